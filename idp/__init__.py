@@ -1,0 +1,3 @@
+"""idp: an OpenID Connect provider that brokers Swedish BankID."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,468 @@
+"""create_app(settings): the one place that wires the protocol core and BankID together.
+
+It also wires what runs alongside: Prometheus metrics (the BankID observers, the CIBA outcome
+observers, the request middleware) and request ids, the background reread of signing keys,
+the BankID certificate's expiry, and the reload of clients on SIGHUP (`ClientReload`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import anyio.to_thread
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from idp.authn import BackchannelAuthenticator, BrowserAuthenticator, LoginHandoff
+from idp.bankid.client import BankIDClient
+from idp.ciba import PATH as CIBA_PATH
+from idp.ciba import Ciba, install_ciba
+from idp.clock import Clock, SystemClock
+from idp.config import BankIDSettings, ConfigError, LiveSettings, Settings
+from idp.keys import SigningKeys
+from idp.observability import (
+    CertificateReport,
+    Metrics,
+    RequestIdMiddleware,
+    RequestMetrics,
+    check_bankid_certificate,
+)
+from idp.oidc import discovery as discovery_mod
+from idp.oidc.provider import AuthenticatorFactory, OpenIDProvider
+from idp.store.db import (
+    DRIVER_UNAVAILABLE,
+    DatabaseUnavailable,
+    make_engine,
+    make_sessionmaker,
+    ping,
+    run_db,
+)
+from idp.store.memory import MemoryTTLStore
+from idp.store.redis import RedisTTLStore
+from idp.store.secrets import server_secret
+from idp.store.ttl import StoreUnavailable, TTLStore
+from idp.web import errors
+from idp.web.client_address import ClientAddress
+from idp.web.cookies import Cookies
+from idp.web.headers import SecurityHeaders
+from idp.web.templating import STATIC, Templates
+
+log = logging.getLogger("idp")
+
+#: Endpoints whose callers are programs: an unavailable Redis or database is answered there
+#: with `temporarily_unavailable` JSON, elsewhere with the friendly page.
+BACKCHANNEL_PATHS = frozenset(
+    {
+        "/token",
+        "/introspect",
+        "/revoke",
+        "/userinfo",
+        CIBA_PATH,
+        "/jwks",
+        "/.well-known/openid-configuration",
+        "/bankid/status",
+    }
+)
+CERTIFICATE_WARN_DAYS = 30
+
+
+@dataclass
+class Runtime:
+    """Everything a running instance holds, built once by create_app."""
+
+    settings: LiveSettings
+    clock: Clock
+    engine: Engine
+    sessions: sessionmaker[Session]
+    store: TTLStore
+    keys: SigningKeys
+    templates: Templates
+    discovery: discovery_mod.Discovery
+    metrics: Metrics
+    secrets: dict[str, bytes] = field(default_factory=dict)
+
+
+def make_store(settings: Settings | LiveSettings, clock: Clock) -> TTLStore:
+    if settings.redis_url:
+        return RedisTTLStore.from_url(settings.redis_url, prefix=settings.redis_key_prefix)
+    return MemoryTTLStore(clock)
+
+
+def build_runtime(
+    settings: Settings | LiveSettings,
+    *,
+    clock: Clock | None = None,
+    store: TTLStore | None = None,
+    engine: Engine | None = None,
+) -> Runtime:
+    live = settings if isinstance(settings, LiveSettings) else LiveSettings(settings)
+    settings = live
+    clock = clock or SystemClock()
+    engine = engine or make_engine(settings.database_url)
+    sessions = make_sessionmaker(engine)
+    keys = SigningKeys(
+        sessions, clock, settings.keys, encryption_secret=settings.secret_key, background=True
+    )
+    return Runtime(
+        settings=live,
+        clock=clock,
+        engine=engine,
+        sessions=sessions,
+        store=store if store is not None else make_store(settings, clock),
+        keys=keys,
+        templates=Templates(settings.default_locale, secure=settings.issuer.startswith("https://")),
+        discovery=discovery_mod.Discovery(settings, keys.algorithms),  # type: ignore[arg-type]
+        metrics=Metrics(),
+    )
+
+
+def create_app(
+    settings: Settings | LiveSettings,
+    *,
+    clock: Clock | None = None,
+    store: TTLStore | None = None,
+    engine: Engine | None = None,
+    authenticator: AuthenticatorFactory | None = None,
+    backchannel: BackchannelAuthenticator | None = None,
+    reload_on_sighup: bool = False,
+) -> Starlette:
+    """The provider. Components read `settings` through one `LiveSettings`, so a reload of
+    clients and scopes (``app.state.reload``, or SIGHUP with `reload_on_sighup`) reaches
+    them all."""
+    rt = build_runtime(settings, clock=clock, store=store, engine=engine)
+    settings = rt.settings
+    metrics = rt.metrics
+    # Secrets shared by every instance: read once, before serving (they live in the database
+    # unless secret_key derives them).
+    migrate_if_embedded(rt)
+    rt.keys.ensure()
+    for name in ("cookies", "subject"):
+        rt.secrets[name] = server_secret(rt.sessions, name, rt.clock, settings.secret_key)
+    cookies = Cookies(
+        secure=settings.issuer.startswith("https://"), signing_key=rt.secrets["cookies"]
+    )
+    provider = OpenIDProvider(
+        settings=settings,  # type: ignore[arg-type]
+        clock=rt.clock,
+        store=rt.store,
+        db=rt.sessions,
+        keys=rt.keys,
+        templates=rt.templates,
+        cookies=cookies,
+        subject_secret=rt.secrets["subject"],
+    )
+    sim = simulator_app(settings.bankid, rt.clock) if mounts_simulator(settings.bankid) else None
+    bankid_client = None
+    if authenticator is None:
+        from idp.bankid.environment import make_client
+
+        bankid_client = make_client(settings.bankid, rt.clock, simulator=sim)
+        bankid_client.observers.append(metrics)
+        authenticator = bankid_authenticator(settings, rt, cookies, bankid_client)
+    provider.attach(authenticator)
+    rt.discovery.contribute(lambda: provider.metadata(rt.discovery))
+    ciba = backchannel_login(settings, rt, provider, backchannel, bankid_client, sim)
+    ciba.service.observers.append(metrics.ciba_request)
+    rt.discovery.contribute(ciba.metadata)
+    watch_certificate(settings.bankid, rt.clock, metrics)
+    reload = ClientReload(settings)
+
+    async def healthz(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> JSONResponse:
+        failing = []
+        try:
+            await run_db(ping, rt.engine)
+        except DatabaseUnavailable:
+            failing.append("database")
+        try:
+            await rt.store.ping()
+        except StoreUnavailable:
+            failing.append("redis" if settings.redis_url else "store")
+        if failing:
+            return JSONResponse({"status": "unavailable", "failing": failing}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        try:
+            async with ciba.running(), anyio.create_task_group() as tg:
+                tg.start_soon(reread_keys, rt)
+                if reload_on_sighup:
+                    tg.start_soon(reload.on_sighup)
+                yield {}
+                tg.cancel_scope.cancel()
+        finally:
+            if bankid_client is not None:
+                await bankid_client.aclose()
+            await rt.store.close()
+            rt.engine.dispose()
+
+    routes: list[Route | Mount] = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        *(
+            [Route("/metrics", metrics_endpoint(settings, metrics), methods=["GET"])]
+            if settings.metrics.enabled
+            else []
+        ),
+        *discovery_mod.routes(rt.discovery, rt.keys.jwks),
+        *provider.routes(),
+        *ciba.routes(),
+        Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
+    ]
+    if sim is not None:
+        routes.append(Mount("/bankid-simulator", app=sim))
+    demo = None
+    if settings.demo.enabled:
+        from idp.demo import DemoApp
+
+        demo = DemoApp(settings, rt.store, rt.templates, rt.clock)
+        routes.append(Mount("/demo", app=demo.app()))
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            Middleware(RequestMetrics, metrics=metrics),
+            Middleware(SecurityHeaders, hsts=settings.issuer.startswith("https://")),
+        ],
+    )
+    errors.install(
+        app,
+        rt.templates,
+        unavailable={
+            StoreUnavailable: "Redis" if settings.redis_url else "the store",
+            DatabaseUnavailable: "the database",
+            **dict.fromkeys(DRIVER_UNAVAILABLE, "the database"),
+        },
+        backchannel=BACKCHANNEL_PATHS,
+    )
+    if demo is not None:
+        demo.provider = app  # the demo reaches this provider over HTTP semantics, in-process
+    app.state.runtime = rt
+    app.state.provider = provider
+    app.state.ciba = ciba
+    app.state.metrics = metrics
+    app.state.reload = reload.reload
+    return app
+
+
+def mounts_simulator(bankid: BankIDSettings) -> bool:
+    """The in-process simulator serves only when no standalone one is configured (base_url):
+    instances that share a simulator must never answer from one of their own."""
+    return bankid.environment == "simulator" and bankid.base_url is None
+
+
+async def reread_keys(rt: Runtime) -> None:
+    """Reread the signing keys every keys.reload_seconds, off the event loop; a rotation by
+    `idp keys rotate` reaches every instance this way. A database outage keeps the keys in
+    hand (SigningKeys.refresh)."""
+    while True:
+        await anyio.sleep(rt.settings.keys.reload_seconds)
+        try:
+            await anyio.to_thread.run_sync(rt.keys.refresh)
+        except Exception as exc:  # e.g. a key that cannot be decrypted: keep serving
+            log.error("rereading the signing keys failed: %s", exc)
+
+
+class ClientReload:
+    """Reload of the clients and scopes from the configuration file, without a restart.
+
+    The file is read and validated in full, as at start; an invalid file is refused with the
+    same messages as `idp check-config` (logged) and the running configuration stays in
+    service. Changes to anything else are named in a warning and take effect on restart.
+    """
+
+    def __init__(self, settings: LiveSettings) -> None:
+        self.settings = settings
+
+    def reload(self) -> bool:
+        source = self.settings.source
+        if source.startswith("<"):
+            log.warning("configuration reload: %s has no file to reread", source)
+            return False
+        try:
+            result = self.settings.reload()
+        except ConfigError as exc:
+            for line in exc.render().splitlines():
+                log.error("%s", line)
+            log.error("configuration reload refused: %s stays in service as it was", source)
+            return False
+        log.info(
+            "configuration reloaded from %s: %d client(s); added %s, removed %s, changed %s%s",
+            source,
+            len(self.settings.clients),
+            ", ".join(result.added) or "none",
+            ", ".join(result.removed) or "none",
+            ", ".join(result.changed) or "none",
+            "; scopes changed" if result.scopes_changed else "",
+        )
+        if result.needs_restart:
+            log.warning(
+                "configuration reload: %s changed in %s; that takes a restart, the running "
+                "value stays",
+                ", ".join(result.needs_restart),
+                source,
+            )
+        return True
+
+    async def on_sighup(self) -> None:
+        with anyio.open_signal_receiver(signal.SIGHUP) as signals:
+            async for _ in signals:
+                try:
+                    await anyio.to_thread.run_sync(self.reload)
+                except Exception:
+                    log.exception("configuration reload failed; the running one stays")
+
+
+def metrics_endpoint(settings: LiveSettings, metrics: Metrics) -> Any:
+    """GET /metrics for a scraper on the internal network: only from `metrics.allow` peers,
+    and never for a request a trusted proxy forwarded (metrics do not go out through the
+    public entrance). Anyone else gets the ordinary 404."""
+    allow = [ipaddress.ip_network(n, strict=False) for n in settings.metrics.allow]
+    proxies = ClientAddress(settings.trusted_proxies)
+
+    async def endpoint(request: Request) -> Response:
+        peer = request.client.host if request.client else ""
+        try:
+            address = ipaddress.ip_address(peer)
+        except ValueError:
+            address = ipaddress.ip_address("127.0.0.1")  # in-process (tests): no peer
+        if not any(address in net for net in allow) or proxies.forwarded(request):
+            raise HTTPException(404)
+        return await metrics.endpoint(request)
+
+    return endpoint
+
+
+def certificate_report(bankid: BankIDSettings, clock: Clock) -> CertificateReport | None:
+    """The RP certificate of a test or production setup, checked as `idp check-config` does."""
+    if bankid.environment not in ("test", "production"):
+        return None
+    from idp.bankid.tls import ROOT_CA_FILES, TEST_RP_PASSWORD, TEST_RP_PKCS12
+
+    return check_bankid_certificate(
+        bankid,
+        clock,
+        root_ca_files={env.value: path for env, path in ROOT_CA_FILES.items()},
+        default_test_certificate=(TEST_RP_PKCS12, TEST_RP_PASSWORD),
+    )
+
+
+def watch_certificate(bankid: BankIDSettings, clock: Clock, metrics: Metrics) -> None:
+    """At start: the certificate's days left as a gauge (counting down by itself), and a
+    warning in the log when it expires within CERTIFICATE_WARN_DAYS."""
+    report = certificate_report(bankid, clock)
+    if report is None:
+        return
+    if report.not_after is not None:
+        metrics.certificate_expires_at(
+            report.not_after.timestamp(), clock, warn_days=CERTIFICATE_WARN_DAYS
+        )
+    for problem in report.problems:
+        level = {"error": logging.ERROR, "warning": logging.WARNING}.get(
+            str(problem.severity), logging.INFO
+        )
+        log.log(level, "BankID certificate: bankid.%s: %s", problem.key, problem.message)
+
+
+def bankid_authenticator(
+    settings: Settings, rt: Runtime, cookies: Cookies, client: BankIDClient
+) -> AuthenticatorFactory:
+    """The BankID browser login (the default authenticator)."""
+    from idp.bankid.authenticator import BankIDAuthenticator
+    from idp.bankid.orders import LoginOrders
+    from idp.web.client_address import ClientAddress
+
+    ttl = settings.tokens.login_transaction_ttl_seconds
+    orders = LoginOrders(client, rt.store, rt.clock, ttl=ttl, deny_risk=settings.bankid.deny_risk)
+
+    def factory(handoff: LoginHandoff) -> BrowserAuthenticator:
+        return BankIDAuthenticator(
+            handoff,
+            orders=orders,
+            store=rt.store,
+            clock=rt.clock,
+            templates=rt.templates,
+            cookies=cookies,
+            issuer=settings.issuer,
+            client_address=ClientAddress(settings.trusted_proxies),
+            ttl=ttl,
+        )
+
+    return factory
+
+
+def backchannel_login(
+    settings: Settings,
+    rt: Runtime,
+    provider: OpenIDProvider,
+    backchannel: BackchannelAuthenticator | None,
+    client: BankIDClient | None,
+    sim: Starlette | None,
+) -> Ciba:
+    """CIBA (idp.ciba) through BankID phone authentication, or through `backchannel` (tests)."""
+    owned: BankIDClient | None = None
+    if backchannel is None:
+        from idp.bankid.phone import PhoneAuthenticator
+
+        if client is None:
+            from idp.bankid.environment import make_client
+
+            client = owned = make_client(settings.bankid, rt.clock, simulator=sim)
+            client.observers.append(rt.metrics)
+        # The order must outlive the longest CIBA request, with room for clock differences.
+        backchannel = PhoneAuthenticator(
+            client, rt.store, rt.clock, ttl=settings.ciba.max_expires_in_seconds + 30
+        )
+    ciba = install_ciba(
+        settings=settings,
+        clock=rt.clock,
+        store=rt.store,
+        sessions=rt.sessions,
+        keys=rt.keys,
+        bridge=provider.bridge,
+        authenticator=backchannel,
+        subject_secret=rt.secrets["subject"],
+        link_secret=server_secret(rt.sessions, "subject-links", rt.clock, settings.secret_key),
+        # A follower's lease outlasts two BankID calls that time out: then another takes over.
+        follow_lease=2 * settings.bankid.timeout_seconds,
+    )
+    if owned is not None:
+        ciba.closing.append(owned.aclose)
+    return ciba
+
+
+def simulator_app(bankid: BankIDSettings, clock: Clock) -> Starlette:
+    """The built-in BankID simulator, served in-process under /bankid-simulator."""
+    from idp.bankid.simulator import create_simulator_app
+
+    sim = bankid.simulator
+    return create_simulator_app(
+        clock=clock, think_time=sim.think_time_seconds, fault_rate=sim.fault_rate
+    )
+
+
+def migrate_if_embedded(rt: Runtime) -> None:
+    """The embedded default applies migrations itself; a configured deployment runs
+    `idp db upgrade` (the CLI refuses to serve a schema that is behind)."""
+    if rt.settings.source == "<embedded default>":
+        from idp.store.migrate import upgrade
+
+        upgrade(rt.engine)

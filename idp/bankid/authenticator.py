@@ -1,0 +1,438 @@
+"""`BankIDAuthenticator`: the browser login with BankID, behind the core's authenticator contract.
+
+The core hands over a login transaction (`LoginRequest`); these pages run the BankID order and
+hand back an `Authentication` or a neutral `Failure`. Pages, in the order a person sees them:
+
+* ``GET /bankid/login``: the start. Asks "this device or another device?" (RFA19 on a
+  computer, RFA20 on a phone), unless ``acr_values`` names one way
+  (``urn:grn:authn:se:bankid:same-device`` or ``urn:grn:authn:se:bankid:qr``).
+* ``POST /bankid/start``: starts the order for the chosen way.
+* ``GET /bankid/wait``: the animated QR code, or the launch link for this device, with the RFA
+  status text; ``GET /bankid/status`` is what its script polls once a second.
+* ``GET /bankid/return``: the order's ``returnUrl`` on a phone; accepted only with the order's
+  nonce in the browser that started it (reference 1.9, 5.3).
+* ``GET /bankid/done``: a completed order becomes the `Authentication`.
+* ``POST /bankid/cancel`` and ``POST /bankid/retry``.
+
+Binding (reference 5.4): every page and poll first asks the core whether the login belongs to
+this browser (its cookie), then checks our own record's hash of the same cookie. ``orderRef``
+and ``qrStartSecret`` never leave the server; the ``autoStartToken`` is sent only inside the
+launch link, to the browser that started the order, on the same-device page.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from idp.authn import Authentication, Failure, FailureReason, LoginHandoff, LoginRequest
+from idp.authn import personal_number as pnr
+from idp.bankid import texts  # noqa: F401  (registers the page texts)
+from idp.bankid.launch import detect_platform, launch_link
+from idp.bankid.messages import Flow
+from idp.bankid.models import Status, WebDevice
+from idp.bankid.orders import RISK_DENIED, LoginOrders, Snapshot
+from idp.bankid.outcomes import claims_from_completion, subject_of
+from idp.bankid.qr import qr_data_uri
+from idp.bankid.rfa import RFA, message
+from idp.clock import Clock
+from idp.store.ttl import TTLStore
+from idp.web import i18n
+from idp.web.client_address import ClientAddress
+from idp.web.cookies import Cookies
+from idp.web.errors import error_page
+from idp.web.templating import Templates
+
+ACR_BANKID = "urn:grn:authn:se:bankid"
+ACR_SAME_DEVICE = "urn:grn:authn:se:bankid:same-device"
+ACR_QR = "urn:grn:authn:se:bankid:qr"
+ACR_BY_FLOW = {Flow.SAME_DEVICE: ACR_SAME_DEVICE, Flow.QR: ACR_QR}
+FLOW_BY_ACR = {acr: flow for flow, acr in ACR_BY_FLOW.items()}
+AMR = ("mfa",)  # RFC 8176: something you have (the BankID) and know or are (code, biometrics)
+
+LOGIN = "bankid_login"
+DEVICE_COOKIE_MAX_AGE = 399 * 24 * 3600  # BankID's sample: a long-lived __Secure-Device cookie
+_HINT = re.compile(r"^(?:sub:)?(\d{12})$")
+
+
+def flows_for(acr_values: tuple[str, ...]) -> tuple[Flow, ...]:
+    """Which ways to offer: the ones ``acr_values`` names, or both (it may name neither)."""
+    named = tuple(dict.fromkeys(FLOW_BY_ACR[a] for a in acr_values if a in FLOW_BY_ACR))
+    if ACR_BANKID in acr_values or not named:
+        return (Flow.SAME_DEVICE, Flow.QR)
+    return named
+
+
+def personal_number_hint(login_hint: str | None) -> str | None:
+    """A ``login_hint`` of 12 digits or ``sub:<12 digits>`` restricts the order to that person
+    (``requirement.personalNumber``); anything else is ignored. It never replaces the QR code
+    or autostart (Secure Start, reference 9)."""
+    m = _HINT.match(login_hint.strip()) if login_hint else None
+    if m is None or not pnr.is_valid(m.group(1)):
+        return None
+    return m.group(1)
+
+
+@dataclass
+class _Login:
+    """A login transaction as these pages see it, checked to belong to this browser."""
+
+    txn: str
+    request: LoginRequest
+    state: dict[str, Any]
+    binding: str
+    browser: str
+
+    @property
+    def flows(self) -> tuple[Flow, ...]:
+        return flows_for(self.request.acr_values)
+
+
+class BankIDAuthenticator:
+    acr_values = (ACR_BANKID, ACR_SAME_DEVICE, ACR_QR)
+
+    def __init__(
+        self,
+        handoff: LoginHandoff,
+        *,
+        orders: LoginOrders,
+        store: TTLStore,
+        clock: Clock,
+        templates: Templates,
+        cookies: Cookies,
+        issuer: str,
+        client_address: ClientAddress,
+        ttl: float,
+    ) -> None:
+        self.handoff = handoff
+        self.orders = orders
+        self.store = store
+        self.clock = clock
+        self.templates = templates
+        self.cookies = cookies
+        self.issuer = issuer.rstrip("/")
+        self.client_address = client_address
+        self.ttl = ttl
+        host = (urlsplit(self.issuer).hostname or "").lower()
+        self.referring_domain = host.encode("idna").decode("ascii") if host else None
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/bankid/login", self.login, methods=["GET"]),
+            Route("/bankid/start", self.start, methods=["POST"]),
+            Route("/bankid/wait", self.wait, methods=["GET"]),
+            Route("/bankid/status", self.status, methods=["GET"]),
+            Route("/bankid/return", self.returned, methods=["GET"]),
+            Route("/bankid/done", self.done, methods=["GET"]),
+            Route("/bankid/cancel", self.cancel, methods=["POST"]),
+            Route("/bankid/retry", self.retry, methods=["POST"]),
+        ]
+
+    def start_url(self, login: LoginRequest) -> str:
+        return self._url("/bankid/login", login.transaction_id)
+
+    # ------------------------------------------------------------------ pages
+
+    async def login(self, request: Request) -> Response:
+        ctx = await self._context(request, request.query_params.get("txn", ""))
+        if ctx is None:
+            return self._expired(request)
+        locale = await self._locale(request, ctx)
+        if ctx.state.get("oid"):
+            return RedirectResponse(self._url("/bankid/wait", ctx.txn), status_code=303)
+        if len(ctx.flows) == 1:
+            return await self._start_order(request, ctx, ctx.flows[0])
+        platform = detect_platform(request.headers.get("user-agent"))
+        return self.templates.render(
+            request,
+            "bankid/choice.html",
+            {
+                "txn": ctx.txn,
+                "client_name": ctx.request.client_name,
+                "question": message(RFA.RFA20 if platform.is_mobile else RFA.RFA19).text(locale),
+                "mobile": platform.is_mobile,
+                "csrf": self._csrf(ctx),
+            },
+            locale=locale,
+        )
+
+    async def start(self, request: Request) -> Response:
+        form = await request.form(max_files=0, max_fields=10)
+        ctx = await self._context(request, str(form.get("txn", "")))
+        if ctx is None:
+            return self._expired(request)
+        if not self._csrf_ok(ctx, form.get("csrf")):
+            return self._bad_request(request)
+        try:
+            flow = Flow(str(form.get("flow", "")))
+        except ValueError:
+            return self._bad_request(request)
+        if flow not in ctx.flows:
+            return self._bad_request(request)
+        if ctx.state.get("oid"):
+            await self.orders.cancel(ctx.state["oid"])
+        return await self._start_order(request, ctx, flow)
+
+    async def retry(self, request: Request) -> Response:
+        form = await request.form(max_files=0, max_fields=10)
+        ctx = await self._context(request, str(form.get("txn", "")))
+        if ctx is None:
+            return self._expired(request)
+        if not self._csrf_ok(ctx, form.get("csrf")):
+            return self._bad_request(request)
+        snap = await self._order(ctx)
+        if snap is None:
+            return RedirectResponse(self._url("/bankid/login", ctx.txn), status_code=303)
+        if snap.status is Status.PENDING:  # nothing to retry: still going
+            return RedirectResponse(self._url("/bankid/wait", ctx.txn), status_code=303)
+        await self.orders.forget(snap.order_id)
+        return await self._start_order(request, ctx, snap.flow)
+
+    async def wait(self, request: Request) -> Response:
+        ctx = await self._context(request, request.query_params.get("txn", ""))
+        if ctx is None:
+            return self._expired(request)
+        locale = await self._locale(request, ctx)
+        snap = await self._order(ctx, poll=True)
+        if snap is None:
+            return RedirectResponse(self._url("/bankid/login", ctx.txn), status_code=303)
+        if snap.status is Status.COMPLETE and not snap.needs_return:
+            return RedirectResponse(self._url("/bankid/done", ctx.txn), status_code=303)
+        view = self._view(snap, locale)
+        other = next((f for f in ctx.flows if f is not snap.flow), None)
+        launch = None
+        if snap.flow is Flow.SAME_DEVICE and snap.auto_start_token:
+            launch = launch_link(snap.auto_start_token, snap.platform)
+        return self.templates.render(
+            request,
+            "bankid/wait.html",
+            {
+                "txn": ctx.txn,
+                "client_name": ctx.request.client_name,
+                "flow": str(snap.flow),
+                "view": view,
+                "launch": launch,
+                # Opened by the page itself only on a computer: Android browsers open another
+                # app only on a tap (reference 5.2), and iOS opens universal links only from
+                # one; there the button is the way.
+                "autostart": not snap.platform.is_mobile,
+                "mobile": snap.platform.is_mobile,
+                "other_flow": None if other is None else str(other),
+                "status_url": self._url("/bankid/status", ctx.txn),
+                "csrf": self._csrf(ctx),
+                "order_id_hash": hashlib.sha256(snap.order_id.encode()).hexdigest()[:16],
+            },
+            locale=locale,
+        )
+
+    async def status(self, request: Request) -> Response:
+        """What the page's script polls once a second. Answers only the browser that started
+        the order; anyone else gets the same 404 as for a login that does not exist."""
+        ctx = await self._context(request, request.query_params.get("txn", ""), create=False)
+        snap = None if ctx is None else await self._order(ctx, poll=True)
+        if ctx is None or snap is None:
+            return JSONResponse({"error": "not_found"}, status_code=404)
+        locale = await self._locale(request, ctx)
+        return JSONResponse(self._view(snap, locale), headers={"Cache-Control": "no-store"})
+
+    async def returned(self, request: Request) -> Response:
+        """The order's returnUrl, opened by the BankID app on the phone (reference 1.9): only
+        with the order's nonce, and only in the browser (cookie) that started the order."""
+        ctx = await self._context(request, request.query_params.get("txn", ""), create=False)
+        snap = None if ctx is None else await self._order(ctx)
+        nonce = request.query_params.get("n", "")
+        if (
+            ctx is None
+            or snap is None
+            or not snap.nonce
+            or not hmac.compare_digest(snap.nonce.encode(), nonce.encode())
+        ):
+            return error_page(
+                self.templates,
+                request,
+                status_code=403,
+                message_key="bankid.return_refused",
+                locale=None if ctx is None else await self._locale(request, ctx),
+            )
+        await self.orders.mark_returned(snap.order_id)
+        return RedirectResponse(self._url("/bankid/wait", ctx.txn), status_code=303)
+
+    async def done(self, request: Request) -> Response:
+        ctx = await self._context(request, request.query_params.get("txn", ""), create=False)
+        if ctx is None:
+            return self._expired(request)
+        snap = await self._order(ctx)
+        if snap is None or snap.status is not Status.COMPLETE or snap.needs_return:
+            return RedirectResponse(self._url("/bankid/wait", ctx.txn), status_code=303)
+        result = self._authentication(snap)
+        await self.orders.forget(snap.order_id)
+        await self.store.delete(LOGIN, ctx.txn)
+        return await self.handoff.finish(request, ctx.txn, result)
+
+    async def cancel(self, request: Request) -> Response:
+        """Cancel in our page: BankID `cancel`, then `access_denied` back to the app. After a
+        failure, the app hears that failure's reason instead (e.g. temporarily_unavailable)."""
+        form = await request.form(max_files=0, max_fields=10)
+        ctx = await self._context(request, str(form.get("txn", "")), create=False)
+        if ctx is None:
+            return self._expired(request)
+        if not self._csrf_ok(ctx, form.get("csrf")):
+            return self._bad_request(request)
+        snap = await self._order(ctx)
+        failure = Failure(FailureReason.CANCELLED, "The user cancelled the login.")
+        if snap is not None:
+            if snap.status is Status.PENDING:
+                await self.orders.cancel(snap.order_id)
+            elif snap.status is Status.FAILED and snap.reason is not None:
+                failure = Failure(snap.reason)
+            await self.orders.forget(snap.order_id)
+        await self.store.delete(LOGIN, ctx.txn)
+        return await self.handoff.finish(request, ctx.txn, failure)
+
+    # ------------------------------------------------------------------ helpers
+
+    async def _start_order(self, request: Request, ctx: _Login, flow: Flow) -> Response:
+        platform = detect_platform(request.headers.get("user-agent"))
+        device, fresh = self._device(request)
+        txn = ctx.txn
+
+        def return_url(nonce: str) -> str:
+            return f"{self.issuer}/bankid/return?{urlencode({'txn': txn, 'n': nonce})}"
+
+        order_id = await self.orders.start(
+            txn=txn,
+            binding=ctx.binding,
+            flow=flow,
+            platform=platform,
+            end_user_ip=self.client_address(request),
+            personal_number=personal_number_hint(ctx.request.login_hint),
+            return_url=return_url,
+            web=WebDevice(
+                referring_domain=self.referring_domain,
+                user_agent=request.headers.get("user-agent") or None,
+                device_identifier=hashlib.sha256(device.encode()).hexdigest(),
+            ),
+        )
+        ctx.state["oid"] = order_id
+        await self._save(ctx)
+        response = RedirectResponse(self._url("/bankid/wait", txn), status_code=303)
+        if fresh:
+            self.cookies.set(response, self.cookies.device, device, max_age=DEVICE_COOKIE_MAX_AGE)
+        return response
+
+    def _device(self, request: Request) -> tuple[str, bool]:
+        """The long-lived device cookie behind `web.deviceIdentifier` (reference 1.10): a
+        separate cookie from the session and the login binding, sent to BankID only hashed."""
+        value = request.cookies.get(self.cookies.device, "")
+        if 20 <= len(value) <= 100:
+            return value, False
+        return secrets.token_urlsafe(32), True
+
+    async def _context(self, request: Request, txn: str, *, create: bool = True) -> _Login | None:
+        browser = self.cookies.browser_id(request)
+        if not browser or not txn or len(txn) > 200:
+            return None
+        login = await self.handoff.load(request, txn)
+        if login is None:
+            return None
+        binding = Cookies.binding(browser)
+        state = await self.store.get(LOGIN, txn)
+        if state is None:
+            if not create:
+                return None
+            state = {"binding": binding, "oid": None, "lang": None}
+            await self.store.put(LOGIN, txn, state, self.ttl)
+        elif not hmac.compare_digest(str(state.get("binding")), binding):
+            return None
+        return _Login(txn=txn, request=login, state=state, binding=binding, browser=browser)
+
+    async def _save(self, ctx: _Login) -> None:
+        if not await self.store.update(LOGIN, ctx.txn, ctx.state):
+            await self.store.put(LOGIN, ctx.txn, ctx.state, self.ttl)
+
+    async def _order(self, ctx: _Login, *, poll: bool = False) -> Snapshot | None:
+        order_id = ctx.state.get("oid")
+        if not order_id:
+            return None
+        snap = await (self.orders.poll(order_id) if poll else self.orders.get(order_id))
+        if snap is None or snap.txn != ctx.txn:
+            return None
+        if not hmac.compare_digest(snap.binding, ctx.binding):
+            return None
+        return snap
+
+    async def _locale(self, request: Request, ctx: _Login) -> str:
+        """The language switch (kept for this login), then ui_locales, then Accept-Language."""
+        chosen = i18n.pick([request.query_params.get("lang", "")])
+        if chosen and chosen != ctx.state.get("lang"):
+            ctx.state["lang"] = chosen
+            await self._save(ctx)
+        return (
+            chosen
+            or ctx.state.get("lang")
+            or i18n.pick(ctx.request.ui_locales)
+            or i18n.from_accept_language(request.headers.get("accept-language"))
+            or self.templates.default_locale
+        )
+
+    def _view(self, snap: Snapshot, locale: str) -> dict[str, Any]:
+        """What the page shows for an order; also the JSON of /bankid/status."""
+        key = snap.message_key
+        state = str(snap.status)
+        next_url = None
+        if snap.status is Status.COMPLETE:
+            if snap.needs_return:
+                state, key = "return", None
+            else:
+                next_url = self._url("/bankid/done", snap.txn)
+        if key == RISK_DENIED:
+            text = i18n.translate("bankid.risk_denied", locale)
+        elif key is not None:
+            text = message(RFA(key)).text(locale)
+        elif state == "return":
+            text = i18n.translate("bankid.return_wait", locale)
+        else:
+            text = ""
+        return {
+            "state": state,
+            "message": text,
+            "rfa": key,
+            "qr": qr_data_uri(snap.qr_payload(self.clock)) if snap.shows_qr else None,
+            "next": next_url,
+        }
+
+    def _authentication(self, snap: Snapshot) -> Authentication:
+        c = snap.completion or {}
+        return Authentication(
+            subject=subject_of(c),
+            acr=ACR_BY_FLOW[snap.flow],
+            amr=AMR,
+            auth_time=self.clock.now(),
+            claims=claims_from_completion(c),
+        )
+
+    def _csrf(self, ctx: _Login) -> str:
+        return self.cookies.csrf_token(ctx.browser, f"bankid|{ctx.txn}")
+
+    def _csrf_ok(self, ctx: _Login, token: object) -> bool:
+        expected = self._csrf(ctx)
+        return isinstance(token, str) and hmac.compare_digest(expected, token)
+
+    @staticmethod
+    def _url(path: str, txn: str) -> str:
+        return f"{path}?{urlencode({'txn': txn})}"
+
+    def _expired(self, request: Request) -> Response:
+        return error_page(self.templates, request, status_code=400, message_key="bankid.expired")
+
+    def _bad_request(self, request: Request) -> Response:
+        return error_page(self.templates, request, status_code=400, message_key="error.bad_request")

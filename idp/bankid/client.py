@@ -1,0 +1,512 @@
+"""An async client for the BankID RP API v6.0 that mirrors its endpoints one to one.
+
+Requests are checked against the API's rules *before* they are sent (a broken request is a bug
+in the caller and raises `InvalidRequest`); answers are parsed into frozen dataclasses
+(`models.py`); every failure is one of the `errors.py` classes. The HTTP transport, TLS context
+and clock are injected: production passes an ``ssl.SSLContext`` from `tls.create_ssl_context`,
+tests pass an ``httpx.MockTransport`` or ``httpx.ASGITransport`` wrapping the simulator.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import json
+import logging
+import re
+import ssl
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from idp.authn import personal_number as pnr
+from idp.bankid.errors import (
+    BankIDAPIError,
+    BankIDConnectionError,
+    BankIDError,
+    BankIDProtocolError,
+    BankIDTimeout,
+    InternalError,
+    InvalidRequest,
+    Maintenance,
+    RateLimited,
+    TransportError,
+    error_from_response,
+)
+from idp.bankid.models import (
+    AppDevice,
+    CallInitiator,
+    CollectResponse,
+    OrderResponse,
+    PhoneOrderResponse,
+    Requirement,
+    UserVisibleDataFormat,
+    UserVisibleTransaction,
+    WebDevice,
+)
+from idp.bankid.observe import Observers
+from idp.clock import Clock
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DataLimits:
+    """Allowed length of the *base64-encoded* data fields, in characters (reference 1.1, 1.2)."""
+
+    user_visible_data: int
+    user_non_visible_data: int
+
+
+AUTH_LIMITS = DataLimits(user_visible_data=1_500, user_non_visible_data=1_500)
+SIGN_LIMITS = DataLimits(user_visible_data=40_000, user_non_visible_data=200_000)
+
+RETURN_URL_MAX = 512
+USER_AGENT_MAX = 256  # BankID's sample truncates the browser's User-Agent to this length
+_REFERRING_DOMAIN = re.compile(r"^[a-z0-9.-]+$")
+_POLICY = re.compile(r"^[0-9]+(\.[0-9]+)*(\.\*)?$")
+
+
+def encode_text(text: str, field: str, limit: int) -> str:
+    """Base64 of the UTF-8 text, checked against ``limit`` after encoding (1..limit chars)."""
+    encoded = base64.b64encode(text.encode("utf-8")).decode("ascii")
+    if not 1 <= len(encoded) <= limit:
+        raise InvalidRequest(
+            f"{field} must be 1..{limit} characters after base64 encoding, got {len(encoded)}"
+        )
+    return encoded
+
+
+def _check_ip(end_user_ip: str) -> str:
+    try:
+        return str(ipaddress.ip_address(end_user_ip))
+    except ValueError:
+        raise InvalidRequest("endUserIp must be an IPv4 or IPv6 address") from None
+
+
+def _check_personal_number(value: str, field: str) -> str:
+    try:
+        return pnr.parse(value)
+    except pnr.InvalidPersonalNumber:
+        raise InvalidRequest(
+            f"{field} must be 12 digits (YYYYMMDDNNNN) with a valid check digit"
+        ) from None
+
+
+def _requirement_json(requirement: Requirement | None) -> dict[str, Any] | None:
+    if requirement is None:
+        return None
+    body = requirement.to_json()
+    if requirement.personal_number is not None:
+        body["personalNumber"] = _check_personal_number(
+            requirement.personal_number, "requirement.personalNumber"
+        )
+    for policy in requirement.certificate_policies:
+        if not _POLICY.match(policy):
+            raise InvalidRequest("requirement.certificatePolicies must be OIDs, e.g. 1.2.752.78.*")
+    return body or None
+
+
+def _device_json(web: WebDevice | None, app: AppDevice | None) -> dict[str, Any]:
+    if web is not None and app is not None:
+        raise InvalidRequest("send web or app device data, never both")
+    if web is not None:
+        if web.user_agent is not None and len(web.user_agent) > USER_AGENT_MAX:
+            web = WebDevice(
+                web.referring_domain, web.user_agent[:USER_AGENT_MAX], web.device_identifier
+            )
+        body = web.to_json()
+        if not body:
+            raise InvalidRequest("web device data needs at least one member")
+        if web.referring_domain is not None and not _REFERRING_DOMAIN.match(web.referring_domain):
+            raise InvalidRequest("web.referringDomain allows a-z 0-9 . - only (use punycode)")
+        return {"web": body}
+    if app is not None:
+        body = app.to_json()
+        if not body:
+            raise InvalidRequest("app device data needs at least one member")
+        return {"app": body}
+    return {}
+
+
+def call_result(exc: BankIDError | None) -> str:
+    """The metrics vocabulary for a call: "ok", BankID's errorCode, "timeout", "connection"."""
+    if exc is None:
+        return "ok"
+    if isinstance(exc, BankIDTimeout):
+        return "timeout"
+    if isinstance(exc, TransportError):
+        return "connection"
+    if isinstance(exc, BankIDAPIError):
+        return exc.raw_error_code or exc.error_code.value
+    return "protocol"
+
+
+def is_outage(exc: BankIDError) -> bool:
+    """BankID cannot serve us right now: no answer, maintenance, its own fault, rate limiting.
+    The person sees RFA5; the log says so once per outage (`OutageLog`), not per request."""
+    return isinstance(exc, TransportError | Maintenance | InternalError | RateLimited)
+
+
+class OutageLog:
+    """Logs the start and the end of a BankID outage once each, however many calls fail in
+    between: a burst of failed logins is one warning, not one line per request."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._since: float | None = None
+        self._failures = 0
+
+    @property
+    def down(self) -> bool:
+        return self._since is not None
+
+    def failed(self, endpoint: str, exc: BankIDError) -> None:
+        self._failures += 1
+        if self._since is None:
+            self._since = self._clock.now()
+            log.warning(
+                "BankID unavailable: %s on %s; people see RFA5, and further failures are "
+                "not logged until BankID answers again",
+                type(exc).__name__,
+                endpoint,
+            )
+
+    def answered(self) -> None:
+        if self._since is None:
+            return
+        log.info(
+            "BankID answers again after %d failed call(s) over %.0f s",
+            self._failures,
+            max(0.0, self._clock.now() - self._since),
+        )
+        self._since = None
+        self._failures = 0
+
+
+class BankIDClient:
+    """The RP API v6.0 at ``base_url`` (e.g. ``tls.TEST_BASE_URL`` or a simulator's URL).
+
+    Give either ``transport`` (tests, the in-process simulator) or ``ssl_context`` (mutual TLS
+    from `tls.create_ssl_context`). ``timeout`` is per request, in seconds or as
+    ``httpx.Timeout``. The environment is never read (``trust_env=False``). ``observers`` hear
+    of every call (endpoint, result, seconds).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        clock: Clock,
+        transport: httpx.AsyncBaseTransport | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        timeout: float | httpx.Timeout = 5.0,
+        observers: Observers | None = None,
+    ) -> None:
+        self._clock = clock
+        self.observers = observers if observers is not None else Observers()
+        self.outage = OutageLog(clock)
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/") + "/",
+            transport=transport,
+            verify=ssl_context if ssl_context is not None else True,
+            timeout=timeout,
+            trust_env=False,
+            follow_redirects=False,
+        )
+
+    async def __aenter__(self) -> BankIDClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # --- endpoints --------------------------------------------------------------------------
+
+    async def auth(
+        self,
+        *,
+        end_user_ip: str,
+        requirement: Requirement | None = None,
+        user_visible_data: str | None = None,
+        user_non_visible_data: str | None = None,
+        user_visible_data_format: UserVisibleDataFormat | None = None,
+        return_url: str | None = None,
+        return_risk: bool | None = None,
+        web: WebDevice | None = None,
+        app: AppDevice | None = None,
+    ) -> OrderResponse:
+        """Start an authentication order (``/auth``, reference 1.1)."""
+        body = self._order_body(
+            AUTH_LIMITS,
+            end_user_ip,
+            requirement,
+            user_visible_data,
+            user_non_visible_data,
+            user_visible_data_format,
+            return_url,
+            return_risk,
+            web,
+            app,
+        )
+        data = await self._post("auth", body)
+        return OrderResponse.from_json(data, received_at=self._clock.now())
+
+    async def sign(
+        self,
+        *,
+        end_user_ip: str,
+        user_visible_data: str,
+        requirement: Requirement | None = None,
+        user_non_visible_data: str | None = None,
+        user_visible_data_format: UserVisibleDataFormat | None = None,
+        return_url: str | None = None,
+        return_risk: bool | None = None,
+        web: WebDevice | None = None,
+        app: AppDevice | None = None,
+    ) -> OrderResponse:
+        """Start a signature order (``/sign``, reference 1.2); ``user_visible_data`` required."""
+        body = self._order_body(
+            SIGN_LIMITS,
+            end_user_ip,
+            requirement,
+            user_visible_data,
+            user_non_visible_data,
+            user_visible_data_format,
+            return_url,
+            return_risk,
+            web,
+            app,
+        )
+        data = await self._post("sign", body)
+        return OrderResponse.from_json(data, received_at=self._clock.now())
+
+    async def payment(
+        self,
+        *,
+        end_user_ip: str,
+        user_visible_transaction: UserVisibleTransaction,
+        risk_flags: tuple[str, ...] = (),
+        requirement: Requirement | None = None,
+        user_visible_data: str | None = None,
+        user_non_visible_data: str | None = None,
+        user_visible_data_format: UserVisibleDataFormat | None = None,
+        return_url: str | None = None,
+        return_risk: bool | None = None,
+        web: WebDevice | None = None,
+        app: AppDevice | None = None,
+    ) -> OrderResponse:
+        """Start a payment order (``/payment``, reference 1.3)."""
+        body = self._order_body(
+            SIGN_LIMITS,
+            end_user_ip,
+            requirement,
+            user_visible_data,
+            user_non_visible_data,
+            user_visible_data_format,
+            return_url,
+            return_risk,
+            web,
+            app,
+        )
+        body["userVisibleTransaction"] = user_visible_transaction.to_json()
+        if risk_flags:
+            body["riskFlags"] = list(risk_flags)
+        data = await self._post("payment", body)
+        return OrderResponse.from_json(data, received_at=self._clock.now())
+
+    async def phone_auth(
+        self,
+        *,
+        personal_number: str,
+        call_initiator: CallInitiator,
+        requirement: Requirement | None = None,
+        user_visible_data: str | None = None,
+        user_non_visible_data: str | None = None,
+        user_visible_data_format: UserVisibleDataFormat | None = None,
+    ) -> PhoneOrderResponse:
+        """Authenticate someone on a phone call with the RP (``/phone/auth``, reference 1.4)."""
+        body = self._phone_body(
+            AUTH_LIMITS,
+            personal_number,
+            call_initiator,
+            requirement,
+            user_visible_data,
+            user_non_visible_data,
+            user_visible_data_format,
+        )
+        data = await self._post("phone/auth", body)
+        return PhoneOrderResponse.from_json(data, received_at=self._clock.now())
+
+    async def phone_sign(
+        self,
+        *,
+        personal_number: str,
+        call_initiator: CallInitiator,
+        user_visible_data: str,
+        requirement: Requirement | None = None,
+        user_non_visible_data: str | None = None,
+        user_visible_data_format: UserVisibleDataFormat | None = None,
+    ) -> PhoneOrderResponse:
+        """Sign with someone on a phone call with the RP (``/phone/sign``, reference 1.4)."""
+        body = self._phone_body(
+            SIGN_LIMITS,
+            personal_number,
+            call_initiator,
+            requirement,
+            user_visible_data,
+            user_non_visible_data,
+            user_visible_data_format,
+        )
+        data = await self._post("phone/sign", body)
+        return PhoneOrderResponse.from_json(data, received_at=self._clock.now())
+
+    async def collect(self, order_ref: str) -> CollectResponse:
+        """Poll an order (``/collect``, reference 2); call it about every 2 seconds."""
+        data = await self._post("collect", {"orderRef": self._check_order_ref(order_ref)})
+        return CollectResponse.from_json(data)
+
+    async def cancel(self, order_ref: str) -> None:
+        """Cancel a pending order (``/cancel``, reference 1.7); BankID answers ``{}``."""
+        await self._post("cancel", {"orderRef": self._check_order_ref(order_ref)})
+
+    # --- request building -------------------------------------------------------------------
+
+    @staticmethod
+    def _check_order_ref(order_ref: str) -> str:
+        if not isinstance(order_ref, str) or not order_ref:
+            raise InvalidRequest("orderRef must be a non-empty string")
+        return order_ref
+
+    @staticmethod
+    def _data_fields(
+        limits: DataLimits,
+        user_visible_data: str | None,
+        user_non_visible_data: str | None,
+        user_visible_data_format: UserVisibleDataFormat | None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {}
+        if user_visible_data is not None:
+            body["userVisibleData"] = encode_text(
+                user_visible_data, "userVisibleData", limits.user_visible_data
+            )
+        if user_non_visible_data is not None:
+            body["userNonVisibleData"] = encode_text(
+                user_non_visible_data, "userNonVisibleData", limits.user_non_visible_data
+            )
+        if user_visible_data_format is not None:
+            if user_visible_data is None:
+                raise InvalidRequest("userVisibleDataFormat needs userVisibleData")
+            body["userVisibleDataFormat"] = str(UserVisibleDataFormat(user_visible_data_format))
+        return body
+
+    def _order_body(
+        self,
+        limits: DataLimits,
+        end_user_ip: str,
+        requirement: Requirement | None,
+        user_visible_data: str | None,
+        user_non_visible_data: str | None,
+        user_visible_data_format: UserVisibleDataFormat | None,
+        return_url: str | None,
+        return_risk: bool | None,
+        web: WebDevice | None,
+        app: AppDevice | None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"endUserIp": _check_ip(end_user_ip)}
+        req = _requirement_json(requirement)
+        if req is not None:
+            body["requirement"] = req
+        body.update(
+            self._data_fields(
+                limits, user_visible_data, user_non_visible_data, user_visible_data_format
+            )
+        )
+        if return_url is not None:
+            # returnUrl is 1..512 characters; an empty one is a 400 (reference 1.9).
+            if not 1 <= len(return_url) <= RETURN_URL_MAX:
+                raise InvalidRequest(f"returnUrl must be 1..{RETURN_URL_MAX} characters")
+            body["returnUrl"] = return_url
+        if return_risk is not None:
+            body["returnRisk"] = bool(return_risk)
+        body.update(_device_json(web, app))
+        return body
+
+    def _phone_body(
+        self,
+        limits: DataLimits,
+        personal_number: str,
+        call_initiator: CallInitiator,
+        requirement: Requirement | None,
+        user_visible_data: str | None,
+        user_non_visible_data: str | None,
+        user_visible_data_format: UserVisibleDataFormat | None,
+    ) -> dict[str, Any]:
+        try:
+            initiator = CallInitiator(call_initiator)
+        except ValueError:
+            raise InvalidRequest('callInitiator must be "user" or "RP"') from None
+        body: dict[str, Any] = {
+            "personalNumber": _check_personal_number(personal_number, "personalNumber"),
+            "callInitiator": str(initiator),
+        }
+        req = _requirement_json(requirement)
+        if req is not None:
+            body["requirement"] = req
+        body.update(
+            self._data_fields(
+                limits, user_visible_data, user_non_visible_data, user_visible_data_format
+            )
+        )
+        return body
+
+    # --- transport --------------------------------------------------------------------------
+
+    async def _post(self, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
+        started = time.perf_counter()
+        try:
+            data = await self._exchange(endpoint, body)
+        except BankIDError as exc:
+            self.observers.notify(
+                "bankid_call", endpoint, call_result(exc), time.perf_counter() - started
+            )
+            if is_outage(exc):
+                self.outage.failed(endpoint, exc)
+            else:
+                self.outage.answered()
+            raise
+        self.observers.notify("bankid_call", endpoint, "ok", time.perf_counter() - started)
+        self.outage.answered()
+        return data
+
+    async def _exchange(self, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
+        # Serialised here so the Content-Type is exactly "application/json", no charset:
+        # BankID answers 415 to a charset parameter (reference section 0).
+        content = json.dumps(body, separators=(",", ":")).encode("ascii")
+        try:
+            response = await self._http.post(
+                endpoint,
+                content=content,
+                headers={"Content-Type": "application/json", "Accept": "application/json"},
+            )
+        except httpx.TimeoutException as exc:
+            raise BankIDTimeout(f"BankID {endpoint}: timed out ({type(exc).__name__})") from exc
+        except httpx.TransportError as exc:
+            raise BankIDConnectionError(
+                f"BankID {endpoint}: connection failed ({type(exc).__name__})"
+            ) from exc
+        log.debug("bankid %s -> %s", endpoint, response.status_code)
+        if response.status_code != 200:
+            raise error_from_response(response.status_code, response.content, response.headers)
+        try:
+            data = response.json()
+        except ValueError as exc:
+            raise BankIDProtocolError(f"BankID {endpoint}: the answer is not JSON") from exc
+        if not isinstance(data, dict):
+            raise BankIDProtocolError(f"BankID {endpoint}: the answer is not a JSON object")
+        return data

@@ -1,0 +1,372 @@
+"""BankID orders of browser logins: server-side state, a throttled `collect`, one final result.
+
+Everything lives in the TTL store, so any instance can answer any browser poll:
+
+* ``bankid_order/<id>``: the order as started: the login it belongs to, the browser binding, the
+  flow and platform, BankID's ``orderRef``, ``autoStartToken``, ``qrStartToken`` and
+  ``qrStartSecret`` (reference 11.1: only the current QR payload ever reaches the browser), the
+  ``returnUrl`` nonce, and the last pending hint code.
+* ``bankid_collect/<id>``: a lease taken with ``add`` (SET NX) for `collect_interval` seconds.
+  Browsers poll us once a second; only the poll that wins the lease calls BankID, so
+  ``collect`` runs at most once per 2 s per order however many requests and instances there
+  are (reference 6: "about every 2 s").
+* ``bankid_final/<id>``: the final outcome, written with ``add``: the first final status wins,
+  ``completionData`` is stored once and nobody collects that order again (reference 2.3: "Once
+  an order is failed, do not collect it again"; 2.4: "collect the order once after it
+  completes").
+
+Errors BankID allows retrying (``maintenance``, rate limiting, a refused connection) are retried
+quietly, up to `retries` attempts, before the user sees their message (reference 3:
+``maintenance``: "You may retry without telling the user; if it keeps happening, show RFA5").
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+from idp.authn import FailureReason
+from idp.bankid.client import BankIDClient, is_outage
+from idp.bankid.errors import (
+    BankIDError,
+)
+from idp.bankid.launch import Platform
+from idp.bankid.messages import Flow, message_for
+from idp.bankid.models import (
+    HintCode,
+    OrderResponse,
+    Requirement,
+    Status,
+    WebDevice,
+)
+from idp.bankid.observe import Observers, observers_of
+from idp.bankid.outcomes import completion_json, error_reason, failed_reason
+from idp.bankid.qr import current_qr_payload
+from idp.clock import Clock
+from idp.store.ttl import TTLStore
+
+log = logging.getLogger(__name__)
+
+ORDER = "bankid_order"
+FINAL = "bankid_final"
+LEASE = "bankid_collect"
+
+COLLECT_INTERVAL = 2.0
+RISK_DENIED = "risk_denied"  # our own message key (not an RFA): refused by the risk policy
+
+
+def _level(exc: BankIDError) -> int:
+    return logging.DEBUG if is_outage(exc) else logging.INFO
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One order as a poll sees it; `status` is pending until a final result exists."""
+
+    order_id: str
+    record: dict[str, Any] = field(repr=False)
+    final: dict[str, Any] | None = field(repr=False)
+
+    @property
+    def txn(self) -> str:
+        return str(self.record["txn"])
+
+    @property
+    def binding(self) -> str:
+        return str(self.record["binding"])
+
+    @property
+    def flow(self) -> Flow:
+        return Flow(self.record["flow"])
+
+    @property
+    def platform(self) -> Platform:
+        return Platform(self.record["platform"])
+
+    @property
+    def status(self) -> Status:
+        return Status(self.final["status"]) if self.final else Status.PENDING
+
+    @property
+    def hint(self) -> HintCode | None:
+        raw = self.final["hint"] if self.final else self.record.get("hint")
+        return None if raw is None else HintCode(raw)
+
+    @property
+    def message_key(self) -> str | None:
+        """An RFA id ("RFA1", ...) or `RISK_DENIED`; None once complete."""
+        if self.final:
+            return self.final.get("message")
+        msg = message_for(Status.PENDING, self.hint, self.flow, platform=self.platform)
+        return None if msg is None else str(msg.rfa_id)
+
+    @property
+    def reason(self) -> FailureReason | None:
+        if self.final and self.final.get("reason"):
+            return FailureReason(self.final["reason"])
+        return None
+
+    @property
+    def completion(self) -> dict[str, Any] | None:
+        return self.final.get("completion") if self.final else None
+
+    @property
+    def shows_qr(self) -> bool:
+        """Reference 4.1 step 5: a QR code only while the app has not picked the order up."""
+        return (
+            self.flow is Flow.QR
+            and self.final is None
+            and self.hint is HintCode.OUTSTANDING_TRANSACTION
+            and bool(self.record.get("qr_start_secret"))
+        )
+
+    def qr_payload(self, clock: Clock) -> str:
+        order = OrderResponse(
+            order_ref=self.record["order_ref"],
+            auto_start_token="",
+            qr_start_token=self.record["qr_start_token"],
+            qr_start_secret=self.record["qr_start_secret"],
+            received_at=self.record["received_at"],
+        )
+        return current_qr_payload(order, clock)
+
+    @property
+    def auto_start_token(self) -> str | None:
+        return self.record.get("auto_start_token")
+
+    @property
+    def nonce(self) -> str | None:
+        return self.record.get("nonce")
+
+    @property
+    def needs_return(self) -> bool:
+        """A same-device order on a phone carries a returnUrl; it counts only once it returned."""
+        return self.nonce is not None and not self.record.get("returned", False)
+
+
+class LoginOrders:
+    def __init__(
+        self,
+        client: BankIDClient,
+        store: TTLStore,
+        clock: Clock,
+        *,
+        ttl: float,
+        deny_risk: Collection[str] = ("high",),
+        collect_interval: float = COLLECT_INTERVAL,
+        retries: int = 3,
+        retry_delay: float = 0.5,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        observers: Observers | None = None,
+    ) -> None:
+        self.client = client
+        #: Told of logins started, completed and failed, and of collect lag; by default the
+        #: client's observers, so one list serves the whole integration.
+        self.observers = observers if observers is not None else observers_of(client)
+        self.store = store
+        self.clock = clock
+        self.ttl = ttl
+        self.deny_risk = frozenset(deny_risk)
+        self.collect_interval = collect_interval
+        self.retries = max(1, retries)
+        self.retry_delay = retry_delay
+        self.sleep = sleep
+
+    async def start(
+        self,
+        *,
+        txn: str,
+        binding: str,
+        flow: Flow,
+        platform: Platform,
+        end_user_ip: str,
+        personal_number: str | None,
+        return_url: Callable[[str], str] | None,
+        web: WebDevice | None,
+    ) -> str:
+        """Start a BankID `/auth` order for a login; the id of our record (never the orderRef).
+
+        On a phone, the same-device order carries a `returnUrl` with a per-order nonce
+        (reference 1.9 and 5.3). A call that fails leaves a record with a final failure, so
+        the page shows its message (RFA4 for ``alreadyInProgress``, RFA5, ...).
+        """
+        order_id = secrets.token_urlsafe(18)
+        nonce = (
+            secrets.token_urlsafe(24)
+            if flow is Flow.SAME_DEVICE and platform.is_mobile and return_url is not None
+            else None
+        )
+        record: dict[str, Any] = {
+            "txn": txn,
+            "binding": binding,
+            "flow": str(flow),
+            "platform": str(platform),
+            "nonce": nonce,
+            "returned": False,
+            "hint": str(HintCode.OUTSTANDING_TRANSACTION),
+            "streak": 0,
+            "created_at": self.clock.now(),
+        }
+        requirement = Requirement(personal_number=personal_number) if personal_number else None
+        self.observers.notify("login_started", str(flow))
+        try:
+            order = await self._retrying(
+                lambda: self.client.auth(
+                    end_user_ip=end_user_ip,
+                    requirement=requirement,
+                    return_url=return_url(nonce) if nonce and return_url else None,
+                    return_risk=True,
+                    web=web,
+                )
+            )
+        except BankIDError as exc:
+            # An outage is logged once by the client, not once per person.
+            log.log(_level(exc), "BankID auth failed: %s", type(exc).__name__)
+            await self.store.put(ORDER, order_id, record, self.ttl)
+            await self._finish_with_error(order_id, flow, exc)
+            return order_id
+        record.update(
+            order_ref=order.order_ref,
+            auto_start_token=order.auto_start_token,
+            qr_start_token=order.qr_start_token,
+            qr_start_secret=order.qr_start_secret,
+            received_at=order.received_at,
+        )
+        await self.store.put(ORDER, order_id, record, self.ttl)
+        return order_id
+
+    async def get(self, order_id: str) -> Snapshot | None:
+        record = await self.store.get(ORDER, order_id)
+        if record is None:
+            return None
+        return Snapshot(order_id, record, await self.store.get(FINAL, order_id))
+
+    async def poll(self, order_id: str) -> Snapshot | None:
+        """The order now, calling BankID `collect` only if this poll wins the 2-second lease."""
+        snap = await self.get(order_id)
+        if snap is None or snap.final is not None or not snap.record.get("order_ref"):
+            return snap
+        if not await self.store.add(LEASE, order_id, {}, self.collect_interval):
+            return snap
+        return await self._collect(snap)
+
+    async def _collect(self, snap: Snapshot) -> Snapshot:
+        record = dict(snap.record)
+        now = self.clock.now()
+        if record.get("collected_at") is not None:
+            # Due one interval after the last collect, whichever instance ran it.
+            self.observers.notify(
+                "collect_lag", max(0.0, now - record["collected_at"] - self.collect_interval)
+            )
+        record["collected_at"] = now
+        try:
+            result = await self.client.collect(record["order_ref"])
+        except BankIDError as exc:
+            if exc.retry_allowed and record.get("streak", 0) + 1 < self.retries:
+                record["streak"] = record.get("streak", 0) + 1
+                await self.store.update(ORDER, snap.order_id, record)
+                return Snapshot(snap.order_id, record, None)
+            log.log(_level(exc), "BankID collect failed: %s", type(exc).__name__)
+            final = await self._finish_with_error(snap.order_id, snap.flow, exc)
+            return Snapshot(snap.order_id, record, final)
+        if result.status is Status.PENDING:
+            record.update(hint=result.raw_hint_code or str(HintCode.UNKNOWN), streak=0)
+            await self.store.update(ORDER, snap.order_id, record)
+            return Snapshot(snap.order_id, record, None)
+        if result.status is Status.COMPLETE and result.completion_data is not None:
+            cd = result.completion_data
+            if cd.risk is not None and str(cd.risk) in self.deny_risk:
+                # Reference 2.4: "high: the RP should block or cancel the order".
+                log.warning("BankID login refused by the risk policy (risk %s)", cd.risk)
+                final = self._failed(None, RISK_DENIED, FailureReason.REJECTED)
+            else:
+                final = {
+                    "status": str(Status.COMPLETE),
+                    "hint": None,
+                    "message": None,
+                    "reason": None,
+                    "completion": completion_json(cd),
+                    "at": self.clock.now(),
+                }
+        else:
+            hint_code = result.hint_code or HintCode.UNKNOWN
+            msg = message_for(Status.FAILED, hint_code, snap.flow, platform=snap.platform)
+            assert msg is not None
+            final = self._failed(
+                result.raw_hint_code,
+                str(msg.rfa_id),
+                failed_reason(hint_code),
+            )
+        return Snapshot(snap.order_id, record, await self._finish(snap.order_id, snap.flow, final))
+
+    async def cancel(self, order_id: str) -> None:
+        """The person cancelled in our page: stop the order here first, then at BankID."""
+        snap = await self.get(order_id)
+        if snap is None or snap.final is not None:
+            return
+        await self._finish(
+            order_id,
+            snap.flow,
+            self._failed(str(HintCode.CANCELLED), "RFA3", FailureReason.CANCELLED),
+        )
+        if snap.record.get("order_ref"):
+            try:
+                await self.client.cancel(snap.record["order_ref"])
+            except BankIDError as exc:  # already final at BankID, or BankID unreachable
+                log.log(_level(exc), "BankID cancel failed: %s", type(exc).__name__)
+
+    async def mark_returned(self, order_id: str) -> None:
+        record = await self.store.get(ORDER, order_id)
+        if record is not None:
+            record["returned"] = True
+            await self.store.update(ORDER, order_id, record)
+
+    async def forget(self, order_id: str) -> None:
+        """Drop the order once its result was handed over (the final holds personal data)."""
+        await self.store.delete(FINAL, order_id)
+        await self.store.delete(ORDER, order_id)
+
+    # ------------------------------------------------------------------ helpers
+
+    async def _retrying(self, call: Callable[[], Awaitable[OrderResponse]]) -> OrderResponse:
+        for attempt in range(self.retries):
+            try:
+                return await call()
+            except BankIDError as exc:
+                if not exc.retry_allowed or attempt + 1 >= self.retries:
+                    raise
+                await self.sleep(self.retry_delay * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    def _failed(self, hint: str | None, message: str, reason: FailureReason) -> dict[str, Any]:
+        return {
+            "status": str(Status.FAILED),
+            "hint": hint,
+            "message": message,
+            "reason": reason.value,
+            "completion": None,
+            "at": self.clock.now(),
+        }
+
+    async def _finish_with_error(
+        self, order_id: str, flow: Flow, exc: BankIDError
+    ) -> dict[str, Any]:
+        return await self._finish(
+            order_id, flow, self._failed(None, str(exc.rfa), error_reason(exc))
+        )
+
+    async def _finish(self, order_id: str, flow: Flow, final: dict[str, Any]) -> dict[str, Any]:
+        """Store the final result once; if another poll got there first, theirs stands.
+        Only the poll that stores it reports the login's end, so each login counts once."""
+        if await self.store.add(FINAL, order_id, final, self.ttl):
+            if final["status"] == str(Status.COMPLETE):
+                self.observers.notify("login_completed", str(flow))
+            else:
+                self.observers.notify("login_failed", str(flow), FailureReason(final["reason"]))
+            return final
+        return await self.store.get(FINAL, order_id) or final

@@ -1,0 +1,93 @@
+"""Swedish and English texts of the BankID login pages (the RFA texts themselves are in rfa.py)."""
+
+from __future__ import annotations
+
+from idp.web import i18n
+
+TEXTS: dict[str, dict[str, str]] = {
+    "bankid.title": {"sv": "Logga in med BankID", "en": "Log in with BankID"},
+    "bankid.to_client": {
+        "sv": "Du loggar in på {client}.",
+        "en": "You are logging in to {client}.",
+    },
+    "bankid.this_device": {"sv": "BankID på den här enheten", "en": "BankID on this device"},
+    "bankid.this_computer": {"sv": "BankID på den här datorn", "en": "BankID on this computer"},
+    "bankid.other_device": {"sv": "BankID på en annan enhet", "en": "BankID on another device"},
+    "bankid.mobile_bankid": {"sv": "Mobilt BankID", "en": "Mobile BankID"},
+    "bankid.qr_heading": {
+        "sv": "Skanna QR-koden med BankID-appen",
+        "en": "Scan the QR code with the BankID app",
+    },
+    "bankid.qr_step1": {
+        "sv": "Öppna BankID-appen i din mobil eller surfplatta.",
+        "en": "Open the BankID app on your phone or tablet.",
+    },
+    "bankid.qr_step2": {"sv": "Tryck på QR-ikonen i appen.", "en": "Tap the QR icon in the app."},
+    "bankid.qr_step3": {
+        "sv": "Rikta kameran mot QR-koden på den här sidan.",
+        "en": "Point the camera at the QR code on this page.",
+    },
+    "bankid.qr_alt": {
+        "sv": "QR-kod för inloggning med BankID. Öppna BankID-appen på din mobil, tryck på "
+        "QR-ikonen och rikta kameran mot koden. Koden byts varje sekund.",
+        "en": "QR code for logging in with BankID. Open the BankID app on your phone, tap the "
+        "QR icon and point the camera at the code. The code changes every second.",
+    },
+    "bankid.same_heading": {
+        "sv": "BankID på den här enheten",
+        "en": "BankID on this device",
+    },
+    "bankid.open_app": {"sv": "Starta BankID-appen", "en": "Start the BankID app"},
+    "bankid.open_hint": {
+        "sv": "Om BankID-appen inte öppnas av sig själv, tryck på knappen.",
+        "en": "If the BankID app does not open by itself, press the button.",
+    },
+    "bankid.use_other": {
+        "sv": "Använd BankID på en annan enhet i stället",
+        "en": "Use BankID on another device instead",
+    },
+    "bankid.use_this": {
+        "sv": "Använd BankID på den här enheten i stället",
+        "en": "Use BankID on this device instead",
+    },
+    "bankid.use_computer": {
+        "sv": "Använd BankID på den här datorn i stället",
+        "en": "Use BankID on this computer instead",
+    },
+    "bankid.cancel": {"sv": "Avbryt", "en": "Cancel"},
+    "bankid.retry": {"sv": "Försök igen", "en": "Try again"},
+    "bankid.noscript": {
+        "sv": "Inloggning med BankID kräver JavaScript. Slå på JavaScript i webbläsaren och "
+        "ladda om sidan.",
+        "en": "Logging in with BankID needs JavaScript. Turn on JavaScript in your browser and "
+        "reload this page.",
+    },
+    "bankid.offline": {
+        "sv": "Ingen kontakt med servern just nu. Försöker igen …",
+        "en": "No contact with the server right now. Trying again …",
+    },
+    "bankid.risk_denied": {
+        "sv": "Inloggningen stoppades av säkerhetsskäl. Om någon har bett dig att logga in, "
+        "avbryt. Kontakta annars tjänsten du vill logga in på.",
+        "en": "The login was stopped for security reasons. If someone asked you to log in, "
+        "cancel. Otherwise, contact the service you are logging in to.",
+    },
+    "bankid.return_wait": {
+        "sv": "Slutför i BankID-appen. Appen skickar dig sedan tillbaka hit.",
+        "en": "Finish in the BankID app. The app then sends you back here.",
+    },
+    "bankid.return_refused": {
+        "sv": "Länken från BankID-appen hör inte till den här webbläsaren eller inloggningen. "
+        "Gå tillbaka till webbläsaren där du startade inloggningen.",
+        "en": "The link from the BankID app does not belong to this browser or login. Go back "
+        "to the browser where you started the login.",
+    },
+    "bankid.expired": {
+        "sv": "Inloggningen har gått ut eller startades i en annan webbläsare. Gå tillbaka till "
+        "tjänsten du kom ifrån och försök igen.",
+        "en": "The login has expired or was started in another browser. Go back to the service "
+        "you came from and try again.",
+    },
+}
+
+i18n.register(TEXTS)

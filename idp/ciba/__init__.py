@@ -1,0 +1,116 @@
+"""Client-Initiated Backchannel Authentication (CIBA Core 1.0), poll and ping delivery.
+
+`install_ciba` builds the pieces and attaches the CIBA grant to the token endpoint; the app
+mounts `Ciba.routes()`, contributes `Ciba.metadata()` to discovery and runs `Ciba.running()`
+for its lifetime (the followers live there). Push delivery is not offered (FAPI-CIBA forbids
+it; node-oidc-provider and Keycloak leave it out too).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.routing import BaseRoute, Route
+
+from idp.authn import BackchannelAuthenticator
+from idp.ciba.audit import AuditEntry, CibaAuditLog
+from idp.ciba.endpoint import PATH, BackchannelEndpoint, check_binding_message
+from idp.ciba.grant import CibaGrant
+from idp.ciba.links import SubjectLinks
+from idp.ciba.notify import PingNotifier
+from idp.ciba.service import CibaService
+from idp.clock import Clock
+from idp.config import CIBA_GRANT, Settings
+from idp.keys import SigningKeys
+from idp.oidc.server import OAuthBridge
+from idp.store.ttl import TTLStore
+
+DELIVERY_MODES = ["poll", "ping"]
+
+
+@dataclass
+class Ciba:
+    settings: Settings
+    service: CibaService
+    endpoint: BackchannelEndpoint
+    #: Called when the app stops (e.g. closing a BankID client built for CIBA alone).
+    closing: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    def routes(self) -> list[BaseRoute]:
+        return [Route(PATH, self.endpoint.endpoint, methods=["POST"])]
+
+    def metadata(self) -> dict[str, Any]:
+        """CIBA Core §4: what discovery says about backchannel authentication."""
+        return {
+            "backchannel_authentication_endpoint": self.settings.issuer + PATH,
+            "backchannel_token_delivery_modes_supported": DELIVERY_MODES,
+            "backchannel_user_code_parameter_supported": False,
+            "grant_types_supported": [CIBA_GRANT],
+        }
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Enter from the app's lifespan: the followers run inside."""
+        try:
+            async with self.service.running():
+                yield
+        finally:
+            for close in self.closing:
+                await close()
+
+
+def install_ciba(
+    *,
+    settings: Settings,
+    clock: Clock,
+    store: TTLStore,
+    sessions: sessionmaker[Session],
+    keys: SigningKeys,
+    bridge: OAuthBridge,
+    authenticator: BackchannelAuthenticator,
+    subject_secret: bytes,
+    link_secret: bytes,
+    notifier: PingNotifier | None = None,
+    follow_lease: float | None = None,
+) -> Ciba:
+    audit = CibaAuditLog(sessions, clock)
+    links = SubjectLinks(sessions, link_secret, clock, settings.ciba.id_token_hint_max_age_seconds)
+    service = CibaService(
+        settings=settings,
+        store=store,
+        clock=clock,
+        authenticator=authenticator,
+        subject_secret=subject_secret,
+        audit=audit,
+        links=links,
+        notifier=notifier or PingNotifier(),
+        follow_lease=follow_lease,
+    )
+    bridge.register_grant_class(type("CibaGrant", (CibaGrant,), {"service": service}))
+    endpoint = BackchannelEndpoint(
+        settings=settings,
+        bridge=bridge,
+        service=service,
+        authenticator=authenticator,
+        keys=keys,
+        links=links,
+        clock=clock,
+    )
+    return Ciba(settings, service, endpoint)
+
+
+__all__ = [
+    "DELIVERY_MODES",
+    "PATH",
+    "AuditEntry",
+    "Ciba",
+    "CibaAuditLog",
+    "CibaService",
+    "PingNotifier",
+    "check_binding_message",
+    "install_ciba",
+]

@@ -1,0 +1,75 @@
+"""The CIBA grant at the token endpoint: grant_type=urn:openid:params:grant-type:ciba (§10.1).
+
+Authlib runs this in a worker thread (idp.oidc.server); the request state lives in the async
+TTL store, reached through `CibaService.redeem`. Tokens are made by the bridge's generator, as
+for the code flow: an ID token with the claims the granted scopes release, a JWT access token,
+and a refresh token only when the client's entry has the refresh_token grant.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, ClassVar
+
+from authlib.oauth2.rfc6749 import InvalidRequestError, UnauthorizedClientError
+from authlib.oauth2.rfc6749.grants import BaseGrant, TokenEndpointMixin
+from sqlalchemy.exc import SQLAlchemyError
+
+from idp.ciba.service import CibaService
+from idp.config import CIBA_GRANT
+from idp.oidc.server import CONFIDENTIAL_METHODS, OAuthBridge, TokenUser, _run
+from idp.oidc.tokens import AuthContext, new_id
+
+log = logging.getLogger("idp.ciba")
+
+
+class CibaGrant(BaseGrant, TokenEndpointMixin):
+    GRANT_TYPE = CIBA_GRANT
+    # §10.1: "the Client MUST authenticate to the token endpoint using the authentication
+    # method registered for its client_id"; public clients cannot use CIBA.
+    TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_METHODS
+    bridge: OAuthBridge
+    service: ClassVar[CibaService]
+
+    def validate_token_request(self) -> None:
+        client = self.authenticate_token_endpoint_client()
+        if not client.check_grant_type(CIBA_GRANT):
+            raise UnauthorizedClientError("this client is not allowed to use the CIBA grant")
+        auth_req_id = self.request.form.get("auth_req_id")
+        if not auth_req_id:
+            raise InvalidRequestError("auth_req_id is required")
+        self.request.client = client
+        self.request.credential = _run(self.service.redeem, auth_req_id, client.client_id)
+
+    def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+        client = self.request.client
+        req = self.request.credential
+        result = req.result or {}
+        auth = AuthContext(
+            acr=result["acr"],
+            amr=tuple(result["amr"]),
+            auth_time=int(result["auth_time"]),
+            claims=dict(result["claims"]),
+            claims_request={},
+        )
+        grant_id = new_id(24)
+        tokens = self.bridge.tokens
+        tokens.create_grant(
+            grant_id=grant_id,
+            client=client.settings,
+            sub=req.sub,
+            sid=None,
+            scope=req.scope,
+            auth=auth,
+        )
+        token = self.generate_token(
+            user=TokenUser(sub=req.sub, grant_id=grant_id, auth=auth),
+            scope=req.scope,
+            include_refresh_token=True,  # the generator adds one only if the client may refresh
+        )
+        try:
+            self.service.audit.tokens_issued(req.audit_id)
+        except SQLAlchemyError:
+            log.error("ciba audit of issued tokens failed")
+        log.info("ciba tokens issued to client %s", client.client_id)
+        return 200, token, self.TOKEN_RESPONSE_HEADER

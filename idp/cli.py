@@ -1,0 +1,361 @@
+"""The `idp` command: serve, check-config, db, keys, simulator."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import sys
+from collections.abc import Sequence
+
+from idp.config import (
+    ConfigError,
+    Settings,
+    config_path_from_env,
+    embedded_default,
+    load_settings,
+)
+from idp.keys import KeyError_
+
+EXIT_CONFIG = 2
+
+
+def _settings(args: argparse.Namespace) -> tuple[Settings, bool]:
+    """The configured settings, or the embedded default; the flag says which."""
+    path = getattr(args, "config", None) or config_path_from_env()
+    if path:
+        return load_settings(path), False
+    return embedded_default(getattr(args, "host", "127.0.0.1"), getattr(args, "port", 8000)), True
+
+
+def _schema_is_current(settings: Settings) -> bool:
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from idp.store.db import make_engine
+    from idp.store.migrate import alembic_config
+
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_heads()
+        heads = ScriptDirectory.from_config(alembic_config(settings.database_url)).get_heads()
+        return set(current) == set(heads)
+    finally:
+        engine.dispose()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from idp.app import create_app
+    from idp.observability import configure_logging
+    from idp.store.db import make_engine
+    from idp.store.migrate import upgrade
+
+    settings, embedded = _settings(args)
+    # Every log line from here on, uvicorn's too, goes through the redaction filter (no
+    # personal numbers, tokens, secrets) with the request id: JSON objects for a configured
+    # deployment, text for the embedded default in a terminal, unless --log-format says.
+    log_format = args.log_format or ("text" if embedded else "json")
+    configure_logging(args.log_level, json=log_format == "json")
+    if embedded:
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # no migration chatter
+        engine = make_engine(settings.database_url)
+        upgrade(engine)
+        engine.dispose()
+    elif not _schema_is_current(settings):
+        print(
+            f"{settings.source}: the database schema is not current; run `idp db upgrade "
+            f"--config {settings.source}` first",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    app = create_app(settings, reload_on_sighup=not embedded)
+    where = f"http://{args.host}:{args.port}"
+    print(f"idp listening on {where} (issuer {settings.issuer}, config {settings.source})")
+    if embedded:
+        print(f"  Open {settings.issuer}/demo to try a BankID login with the built-in simulator.")
+        print(f"  Discovery: {settings.issuer}/.well-known/openid-configuration")
+    sys.stdout.flush()
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        proxy_headers=False,  # X-Forwarded-* are trusted only from configured proxies, by idp
+        server_header=False,
+        log_config=None,  # keep configure_logging's handler
+        log_level=args.log_level,
+        # On SIGTERM: stop accepting, let requests in flight finish (up to 20 s), then stop.
+        timeout_graceful_shutdown=20,
+    )
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    settings = load_settings(args.path)
+    _check_bankid_certificate(settings)
+    print(
+        f"{settings.source}: OK: issuer {settings.issuer}, {len(settings.clients)} client(s), "
+        f"{len(settings.scopes)} scope(s), BankID {settings.bankid.environment}, "
+        f"store {'redis' if settings.redis_url else 'in-process'}, "
+        f"database {settings.database_url.split(':', 1)[0]}"
+    )
+    return 0
+
+
+def _check_bankid_certificate(settings: Settings) -> None:
+    """The RP certificate of a test or production setup: warnings and notes on stderr, errors
+    as a ConfigError (exit 2), each with its path in the file."""
+    from idp.app import certificate_report
+    from idp.clock import SystemClock
+    from idp.config import ConfigIssue
+    from idp.observability.certs import Severity
+
+    report = certificate_report(settings.bankid, SystemClock())
+    if report is None:
+        return
+    for p in report.problems:
+        if p.severity is not Severity.ERROR:
+            print(f"{settings.source}: {p.severity}: bankid.{p.key}: {p.message}", file=sys.stderr)
+    if report.errors:
+        issues = [ConfigIssue(f"bankid.{p.key}", p.message) for p in report.errors]
+        raise ConfigError(settings.source, issues)
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from idp.store.db import make_engine
+    from idp.store.migrate import upgrade
+
+    settings, _ = _settings(args)
+    engine = make_engine(settings.database_url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    print(f"database at {engine.url.render_as_string(hide_password=True)} is at the latest schema")
+    return 0
+
+
+def _keys(settings: Settings):  # type: ignore[no-untyped-def]
+    from idp.clock import SystemClock
+    from idp.keys import SigningKeys
+    from idp.store.db import make_engine, make_sessionmaker
+    from idp.store.migrate import upgrade
+
+    engine = make_engine(settings.database_url)
+    if settings.source == "<embedded default>":
+        upgrade(engine)
+    return SigningKeys(
+        make_sessionmaker(engine),
+        SystemClock(),
+        settings.keys,
+        encryption_secret=settings.secret_key,
+    ), engine
+
+
+def _when(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    settings, _ = _settings(args)
+    keys, engine = _keys(settings)
+    try:
+        keys.reload()
+        rows = keys.describe()
+        published = {k["kid"] for k in keys.jwks()["keys"]}
+    finally:
+        engine.dispose()
+    if not rows:
+        print("no signing keys yet; they are created on first start")
+    print(f"{'kid':<44} {'alg':<6} {'state':<8} {'in jwks':<8} {'active from':<21} retires")
+    for k in rows:
+        print(
+            f"{k.kid:<44} {k.alg:<6} {k.state:<8} {'yes' if k.kid in published else 'no':<8} "
+            f"{_when(k.active_from):<21} {_when(k.retired_at)}"
+        )
+    return 0
+
+
+def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    settings, _ = _settings(args)
+    keys, engine = _keys(settings)
+    try:
+        keys.ensure()
+        created = keys.rotate(immediately=args.now)
+    finally:
+        engine.dispose()
+    delay = 0 if args.now else settings.keys.activation_delay_seconds
+    for kid in created:
+        print(f"new key {kid}: published now, signs in {delay} s")
+    print(f"retired keys stay published for {settings.keys.retired_grace_seconds} s")
+    return 0
+
+
+def cmd_simulator(args: argparse.Namespace) -> int:
+    from idp.bankid.simulator import serve_simulator
+
+    serve_simulator(
+        args.host,
+        args.port,
+        certfile=args.certfile,
+        keyfile=args.keyfile,
+        client_ca=args.client_ca,
+    )
+    return 0
+
+
+def cmd_ciba(args: argparse.Namespace) -> int:
+    """Start a backchannel login for a personal number and show the verified result."""
+    import getpass
+
+    from idp.ciba.tryout import TryoutError, run, summary
+    from idp.config import CIBA_GRANT, DEMO_CIBA_CLIENT_ID, DEMO_CIBA_SECRET
+
+    settings, embedded = _settings(args)
+    issuer = args.issuer or settings.issuer
+    client_id = args.client_id or (
+        DEMO_CIBA_CLIENT_ID
+        if embedded
+        else next((c.client_id for c in settings.clients if CIBA_GRANT in c.grant_types), None)
+    )
+    if client_id is None:
+        print(f"{settings.source}: no client has the CIBA grant; pass --client-id", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.client_secret_file:
+        with open(args.client_secret_file, encoding="utf-8") as f:
+            secret = f.read().strip()
+    elif embedded and client_id == DEMO_CIBA_CLIENT_ID:
+        secret = DEMO_CIBA_SECRET
+    else:
+        secret = getpass.getpass(f"Client secret of {client_id}: ")
+    number = args.personal_number or input("Personal number (YYYYMMDDNNNN): ").strip()
+    print(f"Asking {issuer} as {client_id} ...")
+    try:
+        result = run(
+            issuer=issuer,
+            client_id=client_id,
+            client_secret=secret,
+            personal_number=number,
+            message=args.message,
+            scope=args.scope,
+        )
+    except TryoutError as exc:
+        print(f"Not verified: {exc}", file=sys.stderr)
+        return 1
+    for line in summary(result):
+        print(line)
+    return 0 if result.same_person is not False else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="idp", description="OpenID Connect provider for Swedish BankID."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    config_help = "YAML configuration file (default: $IDP_CONFIG, else the embedded default)"
+
+    p = sub.add_parser(
+        "serve",
+        help="run the provider",
+        description="Run the provider. "
+        "Without a configuration it starts the embedded default: SQLite in "
+        "./data, in-process state, the BankID simulator and a demo client.",
+    )
+    p.add_argument("--config", help=config_help)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (8000)")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument(
+        "--log-format",
+        default=None,
+        choices=["json", "text"],
+        help="log lines as JSON objects or as text (default: text for the embedded default, "
+        "JSON with a configuration file)",
+    )
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser(
+        "check-config",
+        help="validate a configuration file",
+        description="Validate a configuration file; print every problem with its "
+        "path and exit non-zero, or print a one-line summary.",
+    )
+    p.add_argument("path", help="the YAML file")
+    p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("db", help="database schema", description="Database schema commands.")
+    dbsub = p.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    q = dbsub.add_parser("upgrade", help="apply migrations up to the latest schema")
+    q.add_argument("--config", help=config_help)
+    q.set_defaults(func=cmd_db_upgrade)
+
+    p = sub.add_parser("keys", help="signing keys", description="Signing-key commands.")
+    ksub = p.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    q = ksub.add_parser("list", help="list keys and their state (never the private part)")
+    q.add_argument("--config", help=config_help)
+    q.set_defaults(func=cmd_keys_list)
+    q = ksub.add_parser(
+        "rotate",
+        help="introduce new signing keys",
+        description="Create a new key per algorithm. It is published at once "
+        "and signs after keys.activation_delay_seconds; the old key stays "
+        "published for keys.retired_grace_seconds.",
+    )
+    q.add_argument("--config", help=config_help)
+    q.add_argument(
+        "--now", action="store_true", help="sign with the new key at once (suspected compromise)"
+    )
+    q.set_defaults(func=cmd_keys_rotate)
+
+    p = sub.add_parser(
+        "simulator",
+        help="run the BankID simulator standalone",
+        description="Serve the BankID RP API v6.0 simulator and its user app.",
+    )
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8001)
+    p.add_argument("--certfile", help="TLS server certificate (PEM); enables HTTPS")
+    p.add_argument("--keyfile", help="TLS server key (PEM)")
+    p.add_argument("--client-ca", help="require client certificates signed by this CA (PEM)")
+    p.set_defaults(func=cmd_simulator)
+
+    p = sub.add_parser(
+        "ciba",
+        help="try a backchannel (CIBA) login against a running provider",
+        description="Start a BankID phone login for a personal number, as a customer-service "
+        "application would, wait for the person to confirm, and show the verified ID token. "
+        "Without a configuration: the embedded default's demo-ciba client at "
+        "http://127.0.0.1:8000 (approve at /bankid-simulator/).",
+    )
+    p.add_argument("--config", help=config_help)
+    p.add_argument("--issuer", help="the provider's issuer URL (default: from the configuration)")
+    p.add_argument("--client-id", help="a client with the CIBA grant")
+    p.add_argument("--client-secret-file", help="file holding the client secret (else a prompt)")
+    p.add_argument("--personal-number", help="whom to ask (else a prompt, kept out of history)")
+    p.add_argument("--message", help="binding message shown in the BankID app")
+    p.add_argument("--scope", default="openid profile ssn", help="scope (openid profile ssn)")
+    p.set_defaults(func=cmd_ciba)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(exc.render(), file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyError_ as exc:  # a stored signing key that this secret_key cannot open
+        print(f"idp: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,336 @@
+"""Signing keys: the one owner of private keys. Generates, stores, rotates, signs, publishes.
+
+Rotation follows the publish-before-use rule (node-oidc-provider's jwks docs, OIDC Core §10.1.1):
+a new key is published in JWKS from the moment it is created and signs only from
+`active_from`; the key it replaces keeps signing until then, and stays published for a grace
+period after retirement so that tokens it signed still verify. Every instance rereads the key
+table every `reload_seconds`, so a rotation made by `idp keys rotate` reaches a running fleet
+without a restart. A running app rereads it from a background task (`refresh`, off the event
+loop); when the database cannot be read, signing and JWKS go on with the keys in hand.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from idp.clock import Clock
+from idp.config import KeySettings, Secret
+from idp.store.models import SigningKey
+
+log = logging.getLogger(__name__)
+
+
+class KeyError_(Exception):
+    """Raised when no usable key exists for an algorithm, or a stored key cannot be read."""
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """What may be shown about a key: never the private part."""
+
+    kid: str
+    alg: str
+    state: str  # "pending" | "active" | "retired"
+    active_from: float
+    retired_at: float | None
+    published_until: float | None
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    kid: str
+    alg: str
+    generation: int
+    private: Any
+    public_jwk: dict[str, Any]
+    active_from: float
+    retired_at: float | None
+    published_until: float | None
+
+
+def _b64(n: int, length: int | None = None) -> str:
+    raw = n.to_bytes(length or (n.bit_length() + 7) // 8, "big")
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _public_jwk(private: Any, alg: str) -> dict[str, Any]:
+    pub = private.public_key()
+    if alg == "RS256":
+        nums = pub.public_numbers()
+        jwk = {"kty": "RSA", "n": _b64(nums.n), "e": _b64(nums.e)}
+    else:
+        nums = pub.public_numbers()
+        jwk = {"kty": "EC", "crv": "P-256", "x": _b64(nums.x, 32), "y": _b64(nums.y, 32)}
+    # RFC 7638 thumbprint as kid: stable, derived from the public key only.
+    members = {k: jwk[k] for k in sorted(jwk)}
+    thumb = hashlib.sha256(json.dumps(members, separators=(",", ":")).encode()).digest()
+    jwk["kid"] = base64.urlsafe_b64encode(thumb).rstrip(b"=").decode()
+    jwk.update({"use": "sig", "alg": alg})
+    return jwk
+
+
+def _generate(alg: str) -> Any:
+    if alg == "RS256":
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    if alg == "ES256":
+        return ec.generate_private_key(ec.SECP256R1())
+    raise KeyError_(f"unsupported signing algorithm {alg}")
+
+
+class SigningKeys:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        clock: Clock,
+        settings: KeySettings,
+        *,
+        encryption_secret: Secret | None = None,
+        background: bool = False,
+    ) -> None:
+        """With `background`, the table is reread only by `refresh` (a running app calls it
+        from a background task); otherwise lazily, by whoever finds the keys older than
+        `reload_seconds` (the CLI, tests)."""
+        self._sessions = sessions
+        self._clock = clock
+        self._settings = settings
+        self._password = (
+            hashlib.sha256(b"idp signing keys|" + encryption_secret.get().encode()).digest()
+            if encryption_secret
+            else None
+        )
+        self._lock = threading.Lock()
+        self._keys: list[_Loaded] = []
+        self._loaded_at = float("-inf")
+        self._background = background
+        self._failing = False
+
+    # ---------------------------------------------------------------- storage
+
+    def _encrypt(self, private: Any) -> str:
+        enc: serialization.KeySerializationEncryption = (
+            serialization.BestAvailableEncryption(self._password)
+            if self._password
+            else serialization.NoEncryption()
+        )
+        return private.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, enc
+        ).decode()
+
+    def _decrypt(self, pem: str) -> Any:
+        try:
+            return serialization.load_pem_private_key(pem.encode(), password=self._password)
+        except (ValueError, TypeError):
+            raise KeyError_(
+                "a stored signing key cannot be decrypted: is secret_key the one it was made with?"
+            ) from None
+
+    def _insert(self, session: Session, alg: str, generation: int, active_from: float) -> str:
+        private = _generate(alg)
+        jwk = _public_jwk(private, alg)
+        session.add(
+            SigningKey(
+                kid=jwk["kid"],
+                alg=alg,
+                generation=generation,
+                private_pem=self._encrypt(private),
+                public_jwk=json.dumps(jwk),
+                created_at=self._clock.now(),
+                active_from=active_from,
+            )
+        )
+        return jwk["kid"]
+
+    def ensure(self) -> list[str]:
+        """Create a first key for each configured algorithm that has none. Safe to race."""
+        created = []
+        for alg in self._settings.algorithms:
+            try:
+                with self._sessions.begin() as s:
+                    exists = s.scalar(select(SigningKey.kid).where(SigningKey.alg == alg).limit(1))
+                    if exists is None:
+                        created.append(self._insert(s, alg, 1, self._clock.now()))
+            except IntegrityError:
+                continue  # another instance created it first
+        self.reload()
+        return created
+
+    def rotate(self, *, immediately: bool = False) -> list[str]:
+        """Introduce a new key per algorithm; the current one retires when it activates.
+
+        `immediately` skips the publication delay (for a suspected key compromise).
+        """
+        now = self._clock.now()
+        activate = now if immediately else now + self._settings.activation_delay_seconds
+        created = []
+        for alg in self._settings.algorithms:
+            with self._sessions.begin() as s:
+                rows = s.scalars(
+                    select(SigningKey).where(SigningKey.alg == alg).order_by(SigningKey.generation)
+                ).all()
+                for row in rows:
+                    if row.retired_at is None:
+                        row.retired_at = activate
+                        row.published_until = activate + self._settings.retired_grace_seconds
+                generation = (rows[-1].generation + 1) if rows else 1
+                created.append(self._insert(s, alg, generation, activate))
+        self.reload()
+        return created
+
+    def reload(self) -> None:
+        with self._sessions() as s:
+            rows = s.scalars(select(SigningKey).order_by(SigningKey.generation)).all()
+            loaded = [
+                _Loaded(
+                    kid=r.kid,
+                    alg=r.alg,
+                    generation=r.generation,
+                    private=self._decrypt(r.private_pem),
+                    public_jwk=json.loads(r.public_jwk),
+                    active_from=r.active_from,
+                    retired_at=r.retired_at,
+                    published_until=r.published_until,
+                )
+                for r in rows
+            ]
+        with self._lock:
+            self._keys = loaded
+            self._loaded_at = self._clock.now()
+
+    def refresh(self) -> bool:
+        """Reread the key table; if the database cannot be read, keep the keys in hand (and try
+        again after `reload_seconds`). True when the table was read. Logs once per outage."""
+        try:
+            self.reload()
+        except SQLAlchemyError as exc:
+            with self._lock:
+                self._loaded_at = self._clock.now()
+            if not self._failing:
+                log.warning(
+                    "cannot reread the signing keys (%s); signing goes on with the %d in hand",
+                    type(exc).__name__,
+                    len(self._keys),
+                )
+            self._failing = True
+            return False
+        if self._failing:
+            log.info("signing keys reread again")
+        self._failing = False
+        return True
+
+    def _current(self) -> list[_Loaded]:
+        stale = self._clock.now() - self._loaded_at >= self._settings.reload_seconds
+        if stale and (not self._background or not self._keys):
+            self.refresh()
+        with self._lock:
+            return list(self._keys)
+
+    # ---------------------------------------------------------------- use
+
+    def _state(self, k: _Loaded, now: float) -> str:
+        if now < k.active_from:
+            return "pending"
+        if k.retired_at is not None and now >= k.retired_at:
+            return "retired"
+        return "active"
+
+    def describe(self) -> list[KeyInfo]:
+        now = self._clock.now()
+        return [
+            KeyInfo(
+                k.kid, k.alg, self._state(k, now), k.active_from, k.retired_at, k.published_until
+            )
+            for k in self._current()
+        ]
+
+    def jwks(self) -> dict[str, Any]:
+        """Public keys only: pending, active, and retired ones still within their grace period."""
+        now = self._clock.now()
+        keys = [
+            dict(k.public_jwk)
+            for k in self._current()
+            if k.published_until is None or now < k.published_until
+        ]
+        return {"keys": keys}
+
+    def _signing(self, alg: str) -> _Loaded:
+        now = self._clock.now()
+        active = [k for k in self._current() if k.alg == alg and self._state(k, now) == "active"]
+        if not active:
+            # A key whose successor is not active yet keeps signing (retired_at is in the future
+            # only by configuration); fall back to the newest key already activated.
+            started = [k for k in self._current() if k.alg == alg and k.active_from <= now]
+            if not started:
+                raise KeyError_(f"no signing key for {alg}")
+            return started[-1]
+        return active[-1]
+
+    @property
+    def algorithms(self) -> tuple[str, ...]:
+        return tuple(self._settings.algorithms)
+
+    def sign(self, claims: dict[str, Any], alg: str = "RS256", *, typ: str = "JWT") -> str:
+        key = self._signing(alg)
+        return jwt.encode(claims, key.private, algorithm=alg, headers={"kid": key.kid, "typ": typ})
+
+    def public_key(self, kid: str) -> tuple[Any, str] | None:
+        now = self._clock.now()
+        for k in self._current():
+            if k.kid == kid and (k.published_until is None or now < k.published_until):
+                return k.private.public_key(), k.alg
+        return None
+
+    def verify(
+        self,
+        token: str,
+        *,
+        audience: str | list[str] | None = None,
+        issuer: str | None = None,
+        verify_exp: bool = True,
+        typ: str | None = None,
+    ) -> dict[str, Any]:
+        """Verify a token this provider signed; raises jwt.InvalidTokenError otherwise."""
+        header = jwt.get_unverified_header(token)
+        if typ is not None and str(header.get("typ", "")).lower() != typ.lower():
+            raise jwt.InvalidTokenError("unexpected token type")
+        found = self.public_key(str(header.get("kid", "")))
+        if found is None:
+            raise jwt.InvalidTokenError("unknown key")
+        public, alg = found
+        if header.get("alg") != alg:
+            raise jwt.InvalidTokenError("algorithm does not match the key")
+        claims = jwt.decode(
+            token,
+            public,
+            algorithms=[alg],
+            audience=audience,
+            issuer=issuer,
+            options={
+                # Time is checked below against the injected clock, not the system clock.
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+                "verify_aud": audience is not None,
+            },
+        )
+        now = self._clock.now()
+        if verify_exp:
+            exp = claims.get("exp")
+            if not isinstance(exp, int | float) or now >= exp:
+                raise jwt.ExpiredSignatureError("token has expired")
+        nbf = claims.get("nbf")
+        if isinstance(nbf, int | float) and now < nbf:
+            raise jwt.ImmatureSignatureError("token is not yet valid")
+        return claims

@@ -1,0 +1,18 @@
+"""Metrics, structured logs and certificate checks; app.py wires them into a running instance.
+
+Imports only idp.config and idp.clock of idp (checked by lint-imports).
+"""
+
+from idp.observability.certs import CertificateReport, check_bankid_certificate
+from idp.observability.logging import RequestIdMiddleware, configure_logging, current_request_id
+from idp.observability.metrics import Metrics, RequestMetrics
+
+__all__ = [
+    "CertificateReport",
+    "Metrics",
+    "RequestIdMiddleware",
+    "RequestMetrics",
+    "check_bankid_certificate",
+    "configure_logging",
+    "current_request_id",
+]

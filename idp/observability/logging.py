@@ -1,0 +1,208 @@
+"""Structured logs: one JSON object per line with a request id, and never a personal number,
+token or secret.
+
+`configure_logging` installs one handler on the root logger with a `Redactor` filter (every
+record, from every library, passes through it) and a `JsonFormatter`. `RequestIdMiddleware`
+gives each HTTP request an id, in a context variable that the formatter reads and in the
+`X-Request-ID` response header.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import datetime as dt
+import json
+import logging
+import re
+import sys
+import uuid
+from typing import IO, Any
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+REQUEST_ID_HEADER = "x-request-id"
+
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "idp_request_id", default=None
+)
+
+
+def current_request_id() -> str | None:
+    return request_id_var.get()
+
+
+# ---------------------------------------------------------------------- redaction
+
+MASK = "***"
+
+# Order matters: tokens first, so a JWT's digits are not half-masked as personal numbers.
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # JWS (3 parts) and JWE (5 parts) compact serialisations.
+    (re.compile(r"eyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*){2,4}"), "[jwt]"),
+    (re.compile(r"(?i)\b(bearer|basic|dpop)(\s+)[A-Za-z0-9._~+/=-]+"), rf"\1\2{MASK}"),
+    # key=value, key: value and "key": "value" for secrets and bearer-like protocol values;
+    # not a configuration path (`clients[0].client_secret: expected ...`), whose message is
+    # about the setting, never its value.
+    (
+        re.compile(
+            r"(?i)(?<![A-Za-z0-9_.])"
+            r"(client_secret|password|passwd|certificate_password|secret_key|client_assertion"
+            r"|access_token|refresh_token|id_token|id_token_hint|login_hint_token|token|code"
+            r"|auth_req_id|authorization|cookie|set-cookie)"
+            r"""(["']?\s*[=:]\s*["']?)([^\s&"',;]+)"""
+        ),
+        rf"\1\2{MASK}",
+    ),
+    # Swedish personal (or coordination) numbers: 12 digits, 8+4 with a dash, 6+4 with - or +.
+    (re.compile(r"(?<![0-9])(?:[0-9]{12}|[0-9]{8}-[0-9]{4}|[0-9]{6}[-+][0-9]{4})(?![0-9])"), MASK),
+)
+
+
+def redact(text: str) -> str:
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+_STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "asctime",
+    "request_id",
+    "taskName",
+    "color_message",  # uvicorn's copy of the message with terminal colours
+}
+
+
+class Redactor(logging.Filter):
+    """Masks personal numbers, tokens and secrets in a record's message, its arguments, its
+    exception text and its extra fields. The message is formatted here, once, so an argument
+    of any type (an int personal number, a dict holding a token) is masked as it will print."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string must not hide the record
+            message = f"{record.msg!r} % {record.args!r}"
+        record.msg = redact(message)
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        for name, value in list(record.__dict__.items()):
+            if name not in _STANDARD_ATTRS and isinstance(value, str):
+                setattr(record, name, redact(value))
+        if not hasattr(record, "request_id"):
+            record.request_id = current_request_id()
+        return True
+
+
+# ---------------------------------------------------------------------- formatting
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: timestamp (UTC, ISO 8601), level, logger, message,
+    request_id, the exception if any, and JSON-safe extra fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "timestamp": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(
+                timespec="milliseconds"
+            ),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", None) or current_request_id(),
+        }
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        if record.stack_info:
+            entry["stack"] = record.stack_info
+        for name, value in record.__dict__.items():
+            if name not in _STANDARD_ATTRS and name not in entry:
+                if isinstance(value, str | int | float | bool) or value is None:
+                    entry[name] = value
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+
+
+def configure_logging(
+    level: str | int = "info", json: bool = True, *, stream: IO[str] | None = None
+) -> logging.Handler:
+    """Send every log record through one redacting handler on the root logger.
+
+    uvicorn's loggers are made to propagate to it (run uvicorn with ``log_config=None`` so it
+    does not install its own handlers again). Calling this again replaces the handler.
+    """
+    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler.addFilter(Redactor())
+    handler.setFormatter(JsonFormatter() if json else logging.Formatter(TEXT_FORMAT))
+    handler.set_name("idp")
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == "idp"]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper() if isinstance(level, str) else level)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.setLevel(logging.NOTSET)  # inherit the root level, whatever set it before
+        logger.propagate = True
+    # httpx logs every request it makes at INFO: a line per BankID collect per order every
+    # 2 s. Those calls are counted in the metrics; their lines only at DEBUG.
+    quiet = root.level > logging.DEBUG
+    logging.getLogger("httpx").setLevel(logging.WARNING if quiet else logging.NOTSET)
+    return handler
+
+
+# ---------------------------------------------------------------------- request ids
+
+_SANE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{7,127}")
+
+
+def accept_request_id(value: str | None) -> str | None:
+    """An incoming X-Request-ID we keep: 8-128 plain characters that redaction leaves alone
+    (so a caller cannot put a personal number into every log line of a request)."""
+    if value and _SANE_ID.fullmatch(value) and redact(value) == value:
+        return value
+    return None
+
+
+class RequestIdMiddleware:
+    """ASGI middleware: a request id per HTTP request, from a sane incoming ``X-Request-ID``
+    (the proxy's) or a new random one; set in `request_id_var` for the request and returned
+    in the response's ``X-Request-ID``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = None
+        for name, value in scope.get("headers", []):
+            if name == REQUEST_ID_HEADER.encode():
+                incoming = value.decode("latin-1")
+                break
+        request_id = accept_request_id(incoming) or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["X-Request-ID"] = request_id
+            await send(message)
+
+        token = request_id_var.set(request_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            request_id_var.reset(token)

@@ -1,0 +1,157 @@
+"""RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0).
+
+With a valid `id_token_hint` the session it names ends at once; without one, the person is
+asked to confirm (§2: the OP SHOULD ask when it cannot tell the request is genuine). A
+`post_logout_redirect_uri` must exactly match one the client registered (§3), otherwise no
+redirect happens. Ending a session revokes the refresh tokens issued in it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jwt
+from starlette.requests import Request
+from starlette.responses import Response
+
+from idp.config import ClientSettings, Settings
+from idp.keys import SigningKeys
+from idp.oidc.authorize import redirect_to
+from idp.oidc.sessions import Sessions, SSOSession
+from idp.oidc.tokens import TokenService
+from idp.store.db import DatabaseUnavailable, run_db
+from idp.store.ttl import StoreUnavailable
+from idp.web.cookies import Cookies
+from idp.web.errors import error_page
+from idp.web.templating import Templates
+
+PURPOSE = "logout"
+
+
+class LogoutError(Exception):
+    def __init__(self, message_key: str) -> None:
+        self.message_key = message_key
+
+
+class Logout:
+    def __init__(
+        self,
+        settings: Settings,
+        keys: SigningKeys,
+        sessions: Sessions,
+        tokens: TokenService,
+        cookies: Cookies,
+        templates: Templates,
+    ) -> None:
+        self.settings = settings
+        self.keys = keys
+        self.sessions = sessions
+        self.tokens = tokens
+        self.cookies = cookies
+        self.templates = templates
+
+    async def _params(self, request: Request) -> dict[str, str]:
+        if request.method == "POST":
+            form = await request.form(max_files=0, max_fields=50)
+            items = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+        else:
+            items = list(request.query_params.multi_items())
+        out: dict[str, str] = {}
+        for k, v in items:
+            if k in out or len(v) > 4096:
+                raise LogoutError("logout.bad_request")
+            out[k] = v
+        return out
+
+    def _resolve(
+        self, p: dict[str, str]
+    ) -> tuple[dict[str, Any] | None, ClientSettings | None, str | None]:
+        hint = None
+        if p.get("id_token_hint"):
+            try:
+                hint = self.keys.verify(
+                    p["id_token_hint"], issuer=self.settings.issuer, verify_exp=False, typ="JWT"
+                )
+            except (jwt.InvalidTokenError, ValueError):
+                raise LogoutError("logout.bad_hint") from None
+        client_id = p.get("client_id") or (str(hint["aud"]) if hint and "aud" in hint else None)
+        if hint and p.get("client_id") and p["client_id"] != hint.get("aud"):
+            raise LogoutError("logout.bad_hint")
+        client = self.settings.client(client_id) if client_id else None
+        uri = p.get("post_logout_redirect_uri")
+        if uri is not None:
+            # §3: the value MUST have been registered; compared exactly (RFC 9700 §4.11).
+            if client is None or uri not in client.post_logout_redirect_uris:
+                raise LogoutError("logout.bad_redirect")
+        return hint, client, uri
+
+    async def _end(self, session: SSOSession | None) -> None:
+        if session is None:
+            return
+        await self.sessions.end(session)
+        await run_db(self.tokens.revoke_session_grants, session.sid)
+
+    def _done(self, request: Request, uri: str | None, state: str | None) -> Response:
+        if uri:
+            response = redirect_to(uri, {"state": state})
+        else:
+            response = self.templates.render(request, "logged_out.html")
+        self.cookies.clear(response, self.cookies.session)
+        return response
+
+    async def endpoint(self, request: Request) -> Response:
+        try:
+            p = await self._params(request)
+            hint, client, uri = self._resolve(p)
+            if hint is None:
+                return self._confirm_page(request, p, client, uri)
+            current = await self.sessions.current(request)
+            hinted = (
+                await self.sessions.by_sid(str(hint.get("sid", ""))) if hint.get("sid") else None
+            )
+            for session in {s.key_hash: s for s in (current, hinted) if s}.values():
+                await self._end(session)
+            return self._done(request, uri, p.get("state"))
+        except LogoutError as exc:
+            return error_page(self.templates, request, status_code=400, message_key=exc.message_key)
+        except (StoreUnavailable, DatabaseUnavailable):
+            return error_page(
+                self.templates, request, status_code=503, message_key="error.unavailable"
+            )
+
+    def _confirm_page(
+        self, request: Request, p: dict[str, str], client: ClientSettings | None, uri: str | None
+    ) -> Response:
+        browser, fresh = self.cookies.ensure_browser(request)
+        response = self.templates.render(
+            request,
+            "logout_confirm.html",
+            {
+                "csrf": self.cookies.csrf_token(browser, PURPOSE),
+                "client_name": client.display_name if client else None,
+                "client_id": client.client_id if client else "",
+                "post_logout_redirect_uri": uri or "",
+                "state": p.get("state", ""),
+            },
+        )
+        if fresh:
+            self.cookies.set(response, self.cookies.browser, browser)
+        return response
+
+    async def confirm(self, request: Request) -> Response:
+        try:
+            p = await self._params(request)
+            if not self.cookies.check_csrf(request, PURPOSE, p.get("csrf")):
+                raise LogoutError("logout.bad_request")
+            p.pop("id_token_hint", None)
+            _, _, uri = self._resolve(
+                {k: v for k, v in p.items() if k in ("client_id", "post_logout_redirect_uri") and v}
+            )
+            await self._end(await self.sessions.current(request))
+            return self._done(request, uri, p.get("state") or None)
+        except LogoutError as exc:
+            return error_page(self.templates, request, status_code=400, message_key=exc.message_key)
+        except (StoreUnavailable, DatabaseUnavailable):
+            return error_page(
+                self.templates, request, status_code=503, message_key="error.unavailable"
+            )

@@ -1,0 +1,270 @@
+"""Grants and the tokens that hang from them: ID tokens, JWT access tokens, refresh tokens.
+
+Every signature goes through idp.keys. Grants and refresh tokens are durable (SQL); revoking a
+grant (code replay, refresh-token reuse, logout, revocation) makes every token of it inactive
+at introspection and userinfo. The methods here are synchronous: callers run them in a worker
+thread (the Authlib bridge does so anyway).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from idp.clock import Clock
+from idp.config import ClientSettings, Settings
+from idp.keys import SigningKeys
+from idp.store.models import Grant, RefreshToken
+
+ACCESS_TOKEN_TYP = "at+jwt"  # RFC 9068 §2.1
+
+
+def new_id(nbytes: int = 32) -> str:
+    return secrets.token_urlsafe(nbytes)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def left_half_hash(value: str, alg: str) -> str:
+    """at_hash (OIDC Core §3.1.3.6): left half of the hash the ID token's alg uses."""
+    digest = hashlib.sha256(value.encode("ascii")).digest()  # RS256 and ES256 both use SHA-256
+    del alg
+    return base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode()
+
+
+@dataclass(frozen=True)
+class AuthContext:
+    """How and when the person authenticated, and the claims released to this client."""
+
+    acr: str
+    amr: tuple[str, ...]
+    auth_time: int
+    claims: dict[str, Any]
+    claims_request: dict[str, Any]
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "acr": self.acr,
+                "amr": list(self.amr),
+                "auth_time": self.auth_time,
+                "claims": self.claims,
+                "claims_request": self.claims_request,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, raw: str) -> AuthContext:
+        d = json.loads(raw)
+        return cls(d["acr"], tuple(d["amr"]), d["auth_time"], d["claims"], d["claims_request"])
+
+
+@dataclass(frozen=True)
+class GrantInfo:
+    id: str
+    client_id: str
+    sub: str
+    sid: str | None
+    scope: str
+    auth: AuthContext
+    active: bool
+
+
+class TokenService:
+    def __init__(
+        self,
+        settings: Settings,
+        keys: SigningKeys,
+        sessions: sessionmaker[Session],
+        clock: Clock,
+    ) -> None:
+        self.settings = settings
+        self.keys = keys
+        self.sessions = sessions
+        self.clock = clock
+        self.issuer = settings.issuer
+
+    # ------------------------------------------------------------------ grants
+
+    def create_grant(
+        self,
+        *,
+        grant_id: str,
+        client: ClientSettings,
+        sub: str,
+        sid: str | None,
+        scope: str,
+        auth: AuthContext,
+    ) -> None:
+        now = self.clock.now()
+        with self.sessions.begin() as s:
+            s.add(
+                Grant(
+                    id=grant_id,
+                    client_id=client.client_id,
+                    sub=sub,
+                    sid=sid,
+                    scope=scope,
+                    auth=auth.to_json(),
+                    created_at=now,
+                    expires_at=now + self.settings.tokens.refresh_token_ttl_seconds,
+                )
+            )
+
+    def grant(self, grant_id: str) -> GrantInfo | None:
+        with self.sessions() as s:
+            row = s.get(Grant, grant_id)
+            if row is None:
+                return None
+            return GrantInfo(
+                id=row.id,
+                client_id=row.client_id,
+                sub=row.sub,
+                sid=row.sid,
+                scope=row.scope,
+                auth=AuthContext.from_json(row.auth),
+                active=row.revoked_at is None and row.expires_at > self.clock.now(),
+            )
+
+    def grant_active(self, grant_id: str) -> bool:
+        info = self.grant(grant_id)
+        return info is not None and info.active
+
+    def revoke_grant(self, grant_id: str) -> None:
+        """Revoke a grant and, with it, every token issued from it."""
+        now = self.clock.now()
+        with self.sessions.begin() as s:
+            s.execute(
+                update(Grant)
+                .where(Grant.id == grant_id, Grant.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
+
+    def revoke_session_grants(self, sid: str) -> list[str]:
+        now = self.clock.now()
+        with self.sessions.begin() as s:
+            ids = list(
+                s.scalars(select(Grant.id).where(Grant.sid == sid, Grant.revoked_at.is_(None)))
+            )
+            if ids:
+                s.execute(update(Grant).where(Grant.id.in_(ids)).values(revoked_at=now))
+        return ids
+
+    # ------------------------------------------------------------------ refresh tokens
+
+    def issue_refresh_token(self, grant_id: str, client_id: str, scope: str) -> str:
+        token = new_id(32)
+        now = self.clock.now()
+        with self.sessions.begin() as s:
+            expires = s.scalar(select(Grant.expires_at).where(Grant.id == grant_id))
+            s.add(
+                RefreshToken(
+                    token_hash=token_hash(token),
+                    grant_id=grant_id,
+                    client_id=client_id,
+                    scope=scope,
+                    created_at=now,
+                    expires_at=min(
+                        expires or now, now + self.settings.tokens.refresh_token_ttl_seconds
+                    ),
+                )
+            )
+        return token
+
+    def find_refresh_token(self, token: str) -> RefreshToken | None:
+        with self.sessions() as s:
+            return s.get(RefreshToken, token_hash(token))
+
+    def claim_refresh_token(self, token: str) -> bool:
+        """Mark a refresh token used; True for exactly one caller, across every instance."""
+        with self.sessions.begin() as s:
+            result = s.execute(
+                update(RefreshToken)
+                .where(RefreshToken.token_hash == token_hash(token), RefreshToken.used_at.is_(None))
+                .values(used_at=self.clock.now())
+            )
+            return result.rowcount == 1  # type: ignore[attr-defined]
+
+    # ------------------------------------------------------------------ JWTs
+
+    def access_token(
+        self,
+        *,
+        client: ClientSettings,
+        sub: str,
+        scope: str,
+        grant_id: str | None,
+        auth: AuthContext | None,
+    ) -> tuple[str, int]:
+        """An RFC 9068 JWT access token; returns (token, expires_in)."""
+        now = int(self.clock.now())
+        ttl = self.settings.tokens.access_token_ttl_seconds
+        audience = list(dict.fromkeys([*client.access_token_audience, self.issuer]))
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "sub": sub,
+            "aud": audience[0] if len(audience) == 1 else audience,
+            "exp": now + ttl,
+            "iat": now,
+            "jti": new_id(16),
+            "client_id": client.client_id,
+            "scope": scope,
+        }
+        if grant_id:
+            claims["gid"] = grant_id
+        if auth is not None:
+            claims.update({"auth_time": auth.auth_time, "acr": auth.acr, "amr": list(auth.amr)})
+        return self.keys.sign(claims, "RS256", typ=ACCESS_TOKEN_TYP), ttl
+
+    def id_token(
+        self,
+        *,
+        client: ClientSettings,
+        sub: str,
+        auth: AuthContext,
+        claims: dict[str, Any],
+        nonce: str | None,
+        sid: str | None,
+        access_token: str | None,
+    ) -> str:
+        now = int(self.clock.now())
+        alg = client.id_token_signed_response_alg
+        payload: dict[str, Any] = {
+            **claims,
+            "iss": self.issuer,
+            "sub": sub,
+            "aud": client.client_id,
+            "exp": now + self.settings.tokens.id_token_ttl_seconds,
+            "iat": now,
+            "auth_time": auth.auth_time,
+            "acr": auth.acr,
+            "amr": list(auth.amr),
+        }
+        if nonce:
+            payload["nonce"] = nonce
+        if sid:
+            payload["sid"] = sid
+        if access_token:
+            payload["at_hash"] = left_half_hash(access_token, alg)
+        return self.keys.sign(payload, alg)
+
+    def verify_access_token(self, token: str) -> dict[str, Any] | None:
+        """Claims of a live access token of ours, else None (bad, expired, or grant revoked)."""
+        try:
+            claims = self.keys.verify(token, issuer=self.issuer, typ=ACCESS_TOKEN_TYP)
+        except (jwt.InvalidTokenError, ValueError):
+            return None
+        gid = claims.get("gid")
+        if gid is not None and not self.grant_active(str(gid)):
+            return None
+        return claims

@@ -1,0 +1,203 @@
+"""In-process `TTLStore` for the single-process embedded default and for tests.
+
+Every operation runs under one `threading.Lock` and never awaits while holding it, so it is
+atomic both for asyncio tasks on one event loop and for worker threads (anyio.from_thread).
+Values are stored as JSON text, so what goes in and what comes out are always fresh copies and
+only JSON-representable values are accepted, exactly as with Redis.
+
+Expiry is read from the injected clock: lazily on every access, plus a sweep of the whole map
+at most every `SWEEP_INTERVAL` seconds of clock time or every `SWEEP_EVERY_WRITES` writes, so
+entries that are never read again do not pile up.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from dataclasses import dataclass
+
+from idp.clock import Clock, SystemClock
+from idp.store.ttl import ConsumeResult, Value
+
+__all__ = ["MemoryTTLStore"]
+
+# The grant index lives at "grant:{grant_id}" in the Redis store; the kind is reserved in both
+# implementations so they accept exactly the same kinds.
+_RESERVED_KINDS = frozenset({"grant"})
+
+SWEEP_INTERVAL = 60.0
+SWEEP_EVERY_WRITES = 1024
+
+
+@dataclass(slots=True)
+class _Entry:
+    data: str  # JSON text
+    expires_at: float
+    grant_id: str | None = None
+    consumed: bool = False
+
+
+def _check_kind(kind: str) -> None:
+    if not kind or ":" in kind or kind in _RESERVED_KINDS:
+        raise ValueError(f"invalid kind {kind!r}: must be non-empty, without ':', not 'grant'")
+
+
+def _ttl_seconds(ttl: float) -> float:
+    if not math.isfinite(ttl):
+        raise ValueError("ttl must be a finite number of seconds")
+    # Same resolution as Redis (whole milliseconds, at least 1 ms).
+    return max(1, math.ceil(ttl * 1000)) / 1000
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+
+
+class MemoryTTLStore:
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._clock: Clock = clock if clock is not None else SystemClock()
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[str, str], _Entry] = {}
+        self._grants: dict[str, set[tuple[str, str]]] = {}
+        self._writes = 0
+        self._next_sweep = self._clock.now() + SWEEP_INTERVAL
+
+    # -- helpers; all called with self._lock held ---------------------------------------------
+
+    def _live(self, k: tuple[str, str], now: float) -> _Entry | None:
+        entry = self._entries.get(k)
+        if entry is None:
+            return None
+        if entry.expires_at <= now:
+            self._remove(k, entry)
+            return None
+        return entry
+
+    def _remove(self, k: tuple[str, str], entry: _Entry) -> None:
+        del self._entries[k]
+        if entry.grant_id is not None:
+            members = self._grants.get(entry.grant_id)
+            if members is not None:
+                members.discard(k)
+                if not members:
+                    del self._grants[entry.grant_id]
+
+    def _wrote(self, now: float) -> None:
+        self._writes += 1
+        if self._writes >= SWEEP_EVERY_WRITES or now >= self._next_sweep:
+            self._sweep(now)
+
+    def _sweep(self, now: float) -> None:
+        self._writes = 0
+        self._next_sweep = now + SWEEP_INTERVAL
+        expired = [(k, e) for k, e in self._entries.items() if e.expires_at <= now]
+        for k, e in expired:
+            self._remove(k, e)
+
+    # -- TTLStore -----------------------------------------------------------------------------
+
+    async def put(
+        self, kind: str, key: str, value: Value, ttl: float, *, grant_id: str | None = None
+    ) -> None:
+        _check_kind(kind)
+        data = _dumps(value)
+        seconds = _ttl_seconds(ttl)
+        k = (kind, key)
+        with self._lock:
+            now = self._clock.now()
+            old = self._entries.get(k)
+            if old is not None:
+                self._remove(k, old)
+            self._entries[k] = _Entry(data, now + seconds, grant_id)
+            if grant_id is not None:
+                self._grants.setdefault(grant_id, set()).add(k)
+            self._wrote(now)
+
+    async def get(self, kind: str, key: str) -> Value | None:
+        _check_kind(kind)
+        with self._lock:
+            entry = self._live((kind, key), self._clock.now())
+            data = None if entry is None else entry.data
+        return None if data is None else json.loads(data)
+
+    async def update(self, kind: str, key: str, value: Value) -> bool:
+        _check_kind(kind)
+        data = _dumps(value)
+        with self._lock:
+            entry = self._live((kind, key), self._clock.now())
+            if entry is None:
+                return False
+            entry.data = data
+            return True
+
+    async def consume(self, kind: str, key: str) -> ConsumeResult | None:
+        _check_kind(kind)
+        with self._lock:
+            entry = self._live((kind, key), self._clock.now())
+            if entry is None:
+                return None
+            first = not entry.consumed
+            entry.consumed = True
+            data = entry.data
+        return ConsumeResult(json.loads(data), first)
+
+    async def delete(self, kind: str, key: str) -> None:
+        _check_kind(kind)
+        k = (kind, key)
+        with self._lock:
+            entry = self._entries.get(k)
+            if entry is not None:
+                self._remove(k, entry)
+
+    async def add(self, kind: str, key: str, value: Value, ttl: float) -> bool:
+        _check_kind(kind)
+        data = _dumps(value)
+        seconds = _ttl_seconds(ttl)
+        k = (kind, key)
+        with self._lock:
+            now = self._clock.now()
+            if self._live(k, now) is not None:
+                return False
+            self._entries[k] = _Entry(data, now + seconds)
+            self._wrote(now)
+            return True
+
+    async def incr(self, kind: str, key: str, ttl: float) -> int:
+        _check_kind(kind)
+        seconds = _ttl_seconds(ttl)
+        k = (kind, key)
+        with self._lock:
+            now = self._clock.now()
+            entry = self._live(k, now)
+            if entry is None:
+                self._entries[k] = _Entry("1", now + seconds)
+                self._wrote(now)
+                return 1
+            current = json.loads(entry.data)
+            if type(current) is not int:
+                raise ValueError(f"{kind} entry is not a counter")
+            entry.data = str(current + 1)
+            return current + 1
+
+    async def revoke_by_grant(self, grant_id: str) -> int:
+        with self._lock:
+            now = self._clock.now()
+            deleted = 0
+            for k in list(self._grants.get(grant_id, ())):
+                entry = self._entries[k]
+                if entry.expires_at > now:
+                    deleted += 1
+                self._remove(k, entry)
+            return deleted
+
+    async def ping(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        """Nothing to release; the entries stay usable (and are freed with the store)."""
+
+    def __len__(self) -> int:
+        """Number of entries held, expired or not (for tests and metrics)."""
+        with self._lock:
+            return len(self._entries)

@@ -1,0 +1,244 @@
+"""Redis `TTLStore`, shared by every instance.
+
+Layout (``P`` is the prefix, ``"idp:"`` by default):
+
+* ``P{kind}:{key}`` — a hash with field ``v`` (the value as JSON text), ``c`` (present once
+  consumed) and ``g`` (the grant id, when put with one). The key's TTL is the entry's TTL, in
+  milliseconds, at least 1 ms. Counters from `incr` are the same hash with ``v`` an integer.
+* ``Pgrant:{grant_id}`` — a set of the full keys put with that grant; its TTL is extended to
+  cover its longest-lived member. The kind ``"grant"`` is therefore reserved.
+
+Every operation that reads and then writes is one Lua script, so it is atomic across processes;
+in particular `consume` relies on HSETNX of ``c``, which keeps the key's TTL. Any Redis or socket
+error is raised as `StoreUnavailable` with a short message that never contains a value.
+
+After Redis restarts, the pooled connections are dead. The first one found dead drops every idle
+connection of the pool, and an idempotent operation (get, put, update, delete, ping) is tried
+once more on a fresh connection, so service resumes by itself. `consume`, `add` and `incr` are
+never retried: a lost reply would make the real first caller look like a replay.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+
+from idp.store.ttl import ConsumeResult, StoreUnavailable, Value
+
+__all__ = ["RedisTTLStore"]
+
+T = TypeVar("T")
+
+_RESERVED_KINDS = frozenset({"grant"})
+_IDEMPOTENT = frozenset({"get", "put", "update", "delete", "ping", "revoke_by_grant"})
+
+# KEYS[1] entry, KEYS[2] grant set or "" | ARGV[1] json, ARGV[2] ttl ms, ARGV[3] grant id,
+# ARGV[4] grant-set key prefix ("P" .. "grant:")
+_PUT = """
+local old = redis.call('HGET', KEYS[1], 'g')
+if old and old ~= ARGV[3] then
+  redis.call('SREM', ARGV[4] .. old, KEYS[1])
+end
+redis.call('DEL', KEYS[1])
+local ttl = tonumber(ARGV[2])
+if KEYS[2] ~= '' then
+  redis.call('HSET', KEYS[1], 'v', ARGV[1], 'g', ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  redis.call('SADD', KEYS[2], KEYS[1])
+  if redis.call('PTTL', KEYS[2]) < ttl then
+    redis.call('PEXPIRE', KEYS[2], ttl)
+  end
+else
+  redis.call('HSET', KEYS[1], 'v', ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], ttl)
+end
+return 1
+"""
+
+# Only the value changes; the TTL, the consumed marker and the grant stay.
+_UPDATE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'v', ARGV[1])
+return 1
+"""
+
+_CONSUME = """
+local v = redis.call('HGET', KEYS[1], 'v')
+if not v then return false end
+return {v, redis.call('HSETNX', KEYS[1], 'c', '1')}
+"""
+
+_DELETE = """
+local g = redis.call('HGET', KEYS[1], 'g')
+if g then redis.call('SREM', ARGV[1] .. g, KEYS[1]) end
+return redis.call('DEL', KEYS[1])
+"""
+
+_ADD = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'v', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
+_INCR = """
+local n = redis.call('HINCRBY', KEYS[1], 'v', 1)
+if redis.call('PTTL', KEYS[1]) == -1 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+return n
+"""
+
+# A member counts only if it still belongs to this grant (it may have expired, or been
+# replaced by a put with another grant or none, since it was indexed).
+_REVOKE = """
+local n = 0
+for _, k in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if redis.call('HGET', k, 'g') == ARGV[1] then
+    n = n + redis.call('DEL', k)
+  end
+end
+redis.call('DEL', KEYS[1])
+return n
+"""
+
+
+def _check_kind(kind: str) -> None:
+    if not kind or ":" in kind or kind in _RESERVED_KINDS:
+        raise ValueError(f"invalid kind {kind!r}: must be non-empty, without ':', not 'grant'")
+
+
+def _ttl_ms(ttl: float) -> int:
+    if not math.isfinite(ttl):
+        raise ValueError("ttl must be a finite number of seconds")
+    return max(1, math.ceil(ttl * 1000))
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+
+
+def _loads(data: bytes | str) -> Any:
+    return json.loads(data)
+
+
+class RedisTTLStore:
+    def __init__(self, client: aioredis.Redis, prefix: str = "idp:") -> None:
+        self._client = client
+        self._prefix = prefix
+        self._grant_prefix = f"{prefix}grant:"
+        self._put = client.register_script(_PUT)
+        self._update = client.register_script(_UPDATE)
+        self._consume = client.register_script(_CONSUME)
+        self._delete = client.register_script(_DELETE)
+        self._add = client.register_script(_ADD)
+        self._incr = client.register_script(_INCR)
+        self._revoke = client.register_script(_REVOKE)
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        prefix: str = "idp:",
+        timeout: float = 2.0,
+        health_check_interval: int = 30,
+    ) -> RedisTTLStore:
+        """A store on its own client. `timeout` bounds both connecting and each command."""
+        # No automatic retries: a retried consume or incr whose first reply was lost would
+        # turn the real first consumer into an apparent replay, or count twice.
+        client = aioredis.Redis.from_url(
+            url,
+            socket_connect_timeout=timeout,
+            socket_timeout=timeout,
+            health_check_interval=health_check_interval,
+            retry=Retry(NoBackoff(), 0),
+        )
+        return cls(client, prefix=prefix)
+
+    @property
+    def prefix(self) -> str:
+        return self._prefix
+
+    def _key(self, kind: str, key: str) -> str:
+        _check_kind(kind)
+        return f"{self._prefix}{kind}:{key}"
+
+    async def _call(self, op: str, call: Callable[[], Awaitable[T]]) -> T:
+        try:
+            try:
+                return await call()
+            except RedisConnectionError:
+                await self._drop_idle_connections()
+                if op not in _IDEMPOTENT:
+                    raise
+                return await call()
+        except (RedisError, OSError) as exc:
+            # The message names the operation and the error class only: no key, no value.
+            raise StoreUnavailable(f"Redis {op} failed: {type(exc).__name__}") from exc
+
+    async def _drop_idle_connections(self) -> None:
+        with contextlib.suppress(RedisError, OSError):
+            await self._client.connection_pool.disconnect(inuse_connections=False)
+
+    async def put(
+        self, kind: str, key: str, value: Value, ttl: float, *, grant_id: str | None = None
+    ) -> None:
+        k = self._key(kind, key)
+        args = [_dumps(value), _ttl_ms(ttl), grant_id or "", self._grant_prefix]
+        gk = "" if grant_id is None else self._grant_prefix + grant_id
+        await self._call("put", lambda: self._put(keys=[k, gk], args=args))
+
+    async def get(self, kind: str, key: str) -> Value | None:
+        k = self._key(kind, key)
+        data = await self._call("get", lambda: self._client.hget(k, "v"))
+        return None if data is None else _loads(data)
+
+    async def update(self, kind: str, key: str, value: Value) -> bool:
+        k = self._key(kind, key)
+        done = await self._call("update", lambda: self._update(keys=[k], args=[_dumps(value)]))
+        return bool(done)
+
+    async def consume(self, kind: str, key: str) -> ConsumeResult | None:
+        k = self._key(kind, key)
+        res = await self._call("consume", lambda: self._consume(keys=[k]))
+        if res is None:
+            return None
+        data, first = res
+        return ConsumeResult(_loads(data), int(first) == 1)
+
+    async def delete(self, kind: str, key: str) -> None:
+        k = self._key(kind, key)
+        await self._call("delete", lambda: self._delete(keys=[k], args=[self._grant_prefix]))
+
+    async def add(self, kind: str, key: str, value: Value, ttl: float) -> bool:
+        k = self._key(kind, key)
+        won = await self._call(
+            "add", lambda: self._add(keys=[k], args=[_dumps(value), _ttl_ms(ttl)])
+        )
+        return bool(won)
+
+    async def incr(self, kind: str, key: str, ttl: float) -> int:
+        k = self._key(kind, key)
+        return int(await self._call("incr", lambda: self._incr(keys=[k], args=[_ttl_ms(ttl)])))
+
+    async def revoke_by_grant(self, grant_id: str) -> int:
+        gk = self._grant_prefix + grant_id
+        return int(
+            await self._call("revoke_by_grant", lambda: self._revoke(keys=[gk], args=[grant_id]))
+        )
+
+    async def ping(self) -> None:
+        await self._call("ping", lambda: self._client.ping())
+
+    async def close(self) -> None:
+        await self._call("close", lambda: self._client.aclose())

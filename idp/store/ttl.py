@@ -1,0 +1,89 @@
+"""Short-lived shared state behind one small interface, shaped like node-oidc-provider's adapter.
+
+Authorization codes, login transactions, BankID orders, CIBA requests, leases and rate-limit
+counters live here. Every entry has a kind (a namespace such as ``"code"``), a key, a JSON
+object as value and a time to live. Two implementations: Redis, shared by every instance, and
+an in-process one for the single-process embedded default. Both pass the same contract suite
+(``tests/store/test_ttl_contract.py``).
+
+The TTL only bounds how long an entry is kept. Protocol expiry (a code older than 60 s) is
+checked by the caller against its injected clock, using a timestamp stored in the value.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+Value = dict[str, Any]
+
+
+class StoreUnavailable(Exception):
+    """Raised when the backing service (Redis) cannot be reached or answers with an error.
+
+    Callers turn it into `temporarily_unavailable` or a friendly error page.
+    """
+
+
+class Consumed(Protocol):
+    value: Value
+    first: bool
+
+
+class TTLStore(Protocol):
+    async def put(
+        self, kind: str, key: str, value: Value, ttl: float, *, grant_id: str | None = None
+    ) -> None:
+        """Create or replace an entry that lives `ttl` seconds.
+
+        With `grant_id`, the entry is also indexed under that grant so `revoke_by_grant` can
+        remove it (RFC 6749 §4.1.2: a replayed code revokes what the first use issued).
+        """
+        ...
+
+    async def get(self, kind: str, key: str) -> Value | None:
+        """The entry's value, or None when absent or expired."""
+        ...
+
+    async def update(self, kind: str, key: str, value: Value) -> bool:
+        """Replace the value of an existing entry, keeping its remaining TTL; False if absent."""
+        ...
+
+    async def consume(self, kind: str, key: str) -> ConsumeResult | None:
+        """Atomically mark an entry consumed and return it.
+
+        `first` is True for exactly one caller, however many call at once and on however many
+        instances; later callers get the same value with `first=False`, so a replay can be
+        detected and punished. None when the entry is absent or expired.
+        """
+        ...
+
+    async def delete(self, kind: str, key: str) -> None: ...
+
+    async def add(self, kind: str, key: str, value: Value, ttl: float) -> bool:
+        """Create the entry only if absent (a lease, a replay marker); True if this call won."""
+        ...
+
+    async def incr(self, kind: str, key: str, ttl: float) -> int:
+        """Increment a counter, creating it with `ttl` if absent; returns the new value."""
+        ...
+
+    async def revoke_by_grant(self, grant_id: str) -> int:
+        """Delete every entry put with this grant_id; returns how many were deleted."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise StoreUnavailable when the store cannot serve requests (for /readyz)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class ConsumeResult:
+    __slots__ = ("first", "value")
+
+    def __init__(self, value: Value, first: bool) -> None:
+        self.value = value
+        self.first = first
+
+    def __repr__(self) -> str:
+        return f"ConsumeResult(first={self.first})"

@@ -1,0 +1,1 @@
+"""Templating, security headers, locale selection and error pages."""

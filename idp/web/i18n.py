@@ -1,0 +1,94 @@
+"""Swedish and English for everything a person sees; locale negotiation.
+
+Order: an explicit choice (``ui_locales`` from the authorization request, or the language switch
+kept in a cookie), then ``Accept-Language``, then the configured default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from starlette.requests import Request
+
+LOCALES = ("sv", "en")
+LANG_COOKIE = "idp_lang"
+
+# Catalog: key -> {locale: text}. Feature packages add their own entries with `register`.
+_CATALOG: dict[str, dict[str, str]] = {
+    "lang.switch": {"sv": "In English", "en": "På svenska"},
+    "lang.other": {"sv": "en", "en": "sv"},
+    "page.title": {"sv": "Logga in", "en": "Log in"},
+    "error.title": {"sv": "Något gick fel", "en": "Something went wrong"},
+    "error.back": {
+        "sv": "Gå tillbaka till tjänsten du kom ifrån och försök igen.",
+        "en": "Go back to the service you came from and try again.",
+    },
+    "error.not_found": {"sv": "Sidan finns inte.", "en": "The page does not exist."},
+    "error.internal": {
+        "sv": "Ett oväntat fel inträffade. Försök igen om en stund.",
+        "en": "An unexpected error occurred. Please try again in a moment.",
+    },
+    "error.unavailable": {
+        "sv": "Tjänsten är tillfälligt otillgänglig. Försök igen om en stund.",
+        "en": "The service is temporarily unavailable. Please try again in a moment.",
+    },
+    "error.method": {"sv": "Metoden stöds inte här.", "en": "That method is not allowed here."},
+    "error.bad_request": {"sv": "Ogiltig begäran.", "en": "Invalid request."},
+    "error.code": {"sv": "Felkod", "en": "Error code"},
+    "footer.text": {
+        "sv": "Inloggning med BankID",
+        "en": "Log in with BankID",
+    },
+}
+
+
+def register(entries: Mapping[str, Mapping[str, str]]) -> None:
+    for key, texts in entries.items():
+        missing = [loc for loc in LOCALES if not texts.get(loc)]
+        if missing:
+            raise ValueError(f"message {key!r} lacks {missing}")
+        _CATALOG[key] = dict(texts)
+
+
+def translate(key: str, locale: str, **params: object) -> str:
+    texts = _CATALOG.get(key)
+    if texts is None:
+        return key
+    text = texts.get(locale) or texts["en"]
+    return text.format(**params) if params else text
+
+
+def pick(candidates: Iterable[str]) -> str | None:
+    for raw in candidates:
+        tag = raw.strip().lower()
+        if not tag:
+            continue
+        primary = tag.split("-")[0]
+        if primary in LOCALES:
+            return primary
+    return None
+
+
+def from_accept_language(header: str | None) -> str | None:
+    if not header:
+        return None
+    weighted = []
+    for i, part in enumerate(header.split(",")):
+        lang, _, q = part.strip().partition(";q=")
+        try:
+            weight = float(q) if q else 1.0
+        except ValueError:
+            weight = 0.0
+        if weight > 0:
+            weighted.append((-weight, i, lang))
+    return pick(lang for _, _, lang in sorted(weighted))
+
+
+def negotiate(request: Request, default: str, explicit: Iterable[str] = ()) -> str:
+    return (
+        pick(explicit)
+        or pick([request.query_params.get("lang", "")])
+        or pick([request.cookies.get(LANG_COOKIE, "")])
+        or from_accept_language(request.headers.get("accept-language"))
+        or default
+    )

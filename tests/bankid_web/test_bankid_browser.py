@@ -1,0 +1,312 @@
+"""End to end in headless Chromium: an openid-client relying party sends the browser here, the
+person logs in with BankID (QR code read from the screen's pixels, or the app opened on the
+same device), and the relying party validates what it gets back. Every screen is saved, on a
+computer and on a 360 px phone, in Swedish and English, to tests/artifacts/screenshots/."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+
+from tests.bankid_web.live import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    SCREENSHOTS,
+    LiveProvider,
+    RelyingParty,
+    decode_qr,
+    need_browser_tools,
+    need_node_rp,
+)
+from tests.bankid_web.support import (
+    AGNES_CANCELS,
+    ANDROID_UA,
+    ANNA,
+    DESKTOP_UA,
+    RUT_HIGH_RISK,
+    pkce_pair,
+    query,
+)
+
+pytestmark = pytest.mark.browser
+
+ACR_ANY = "urn:grn:authn:se:bankid"
+ACR_QR = "urn:grn:authn:se:bankid:qr"
+ACR_SAME = "urn:grn:authn:se:bankid:same-device"
+DEVICES = {
+    "desktop": {"viewport": {"width": 1280, "height": 800}, "user_agent": DESKTOP_UA},
+    "mobile": {
+        "viewport": {"width": 360, "height": 740},
+        "user_agent": ANDROID_UA,
+        "is_mobile": True,
+        "has_touch": True,
+        "device_scale_factor": 2,
+    },
+}
+TEXTS = {
+    "sv": {"start": "Starta BankID-appen.", "sign": "Skriv in din säkerhetskod"},
+    "en": {"start": "Start your BankID app.", "sign": "Enter your security code"},
+}
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    need_browser_tools()
+    with LiveProvider(tmp_path_factory.mktemp("live")) as provider:
+        yield provider
+
+
+@pytest.fixture(scope="module")
+def chromium(live):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def shots():
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS
+
+
+def new_page(chromium, device, lang, **options):
+    context = chromium.new_context(
+        locale="sv-SE" if lang == "sv" else "en-GB", **DEVICES[device], **options
+    )
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    page.route("https://app.bankid.com/**", lambda route: route.abort())
+    return page
+
+
+def shot(page, shots, lang, device, name):
+    page.screenshot(path=str(shots / f"{lang}-{device}-{name}.png"), full_page=True)
+
+
+def read_qr(page, tmp_path) -> str:
+    page.wait_for_function(
+        "() => { const i = document.getElementById('qr-img');"
+        " return i && i.src.startsWith('data:image/svg') && i.getBoundingClientRect().width > 0; }"
+    )
+    png = tmp_path / f"qr-{secrets.token_hex(4)}.png"
+    page.locator("#qr-img").screenshot(path=str(png))
+    return decode_qr(png)
+
+
+def authorize_url(live, **params) -> str:
+    """An authorization request for screens the relying party does not need to check."""
+    _, challenge = pkce_pair()
+    q = {
+        "response_type": "code",
+        "client_id": "rp",
+        "redirect_uri": live.rp_callback,
+        "scope": "openid profile",
+        "state": secrets.token_urlsafe(8),
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        **params,
+    }
+    return f"{live.url}/authorize?{urlencode(q)}"
+
+
+@pytest.mark.node
+@pytest.mark.parametrize(
+    ("lang", "device"), [("sv", "desktop"), ("en", "desktop"), ("sv", "mobile"), ("en", "mobile")]
+)
+def test_qr_login_end_to_end_with_openid_client(live, chromium, shots, tmp_path, lang, device):
+    need_node_rp()
+    rp = RelyingParty(live, acr_values=ACR_ANY, ui_locales=lang)
+    try:
+        page = new_page(chromium, device, lang)
+        page.goto(rp.authorization_url())
+        page.locator("button[value=qr]").wait_for()
+        assert page.locator("html").get_attribute("lang") == lang
+        shot(page, shots, lang, device, "01-choice")
+        page.click("button[value=qr]")
+
+        first = read_qr(page, tmp_path)
+        assert re.fullmatch(r"bankid\.[0-9a-f-]{36}\.\d+\.[0-9a-f]{64}", first), first
+        assert page.locator("#status").inner_text() == TEXTS[lang]["start"]
+        assert page.locator("#qr-img").get_attribute("alt")
+        shot(page, shots, lang, device, "02-qr")
+        if (lang, device) == ("sv", "desktop"):  # the code is replaced every second
+            page.wait_for_timeout(1100)
+            later = read_qr(page, tmp_path)
+            assert later.split(".")[1] == first.split(".")[1]
+            assert int(later.split(".")[2]) > int(first.split(".")[2])
+
+        payload = read_qr(page, tmp_path)  # the frame a phone sees now
+        scanned = live.phone("scan", {"qr": payload})
+        assert scanned["flow"] == "qr"
+        page.locator("#status[data-rfa=RFA9]").wait_for()
+        assert TEXTS[lang]["sign"] in page.locator("#status").inner_text()
+        assert page.locator("#qr").is_hidden()  # hidden once the app has picked it up
+        shot(page, shots, lang, device, "03-signing")
+
+        page.wait_for_url(f"{live.rp_callback}?**")
+        callback = query(page.url)
+        assert callback["code"] and callback["state"] and callback["iss"] == live.url
+        result = rp.callback(page.url)
+    finally:
+        rp.close()
+    claims = result["claims"]
+    assert claims["acr"] == ACR_QR and claims["iss"] == live.url and claims["aud"] == "rp"
+    assert claims["name"] == "Anna Andersson" and claims["ssn"] == ANNA
+    assert result["userinfo"]["sub"] == claims["sub"]
+    page.context.close()
+
+
+@pytest.mark.node
+@pytest.mark.parametrize("lang", ["sv", "en"])
+def test_same_device_on_a_computer_end_to_end(live, chromium, shots, lang):
+    need_node_rp()
+    rp = RelyingParty(live, acr_values=ACR_SAME, ui_locales=lang)
+    try:
+        page = new_page(chromium, "desktop", lang)
+        page.goto(rp.authorization_url())
+        launch = page.locator("#launch")
+        launch.wait_for()
+        href = launch.get_attribute("href")
+        assert href.startswith("bankid:///?autostarttoken=") and href.endswith("redirect=null")
+        # The page opened the app itself once (the button stays), and is still here.
+        page.wait_for_function(
+            "() => Object.keys(sessionStorage).some(k => k.startsWith('bankid-launched-'))"
+        )
+        assert page.url.startswith(f"{live.url}/bankid/wait")
+        assert page.locator("#status").get_attribute("data-rfa") == "RFA13"
+        shot(page, shots, lang, "desktop", "04-same-device")
+
+        opened = live.phone("autostart", {"autoStartToken": query(href)["autostarttoken"]})
+        assert "returnUrl" not in opened
+        page.wait_for_url(f"{live.rp_callback}?**")
+        result = rp.callback(page.url)
+    finally:
+        rp.close()
+    assert result["claims"]["acr"] == ACR_SAME
+    page.context.close()
+
+
+@pytest.mark.node
+@pytest.mark.parametrize("lang", ["sv", "en"])
+def test_same_device_on_a_phone_returns_only_with_the_nonce_in_the_same_browser(
+    live, chromium, shots, lang
+):
+    need_node_rp()
+    rp = RelyingParty(live, acr_values=ACR_SAME, ui_locales=lang)
+    try:
+        page = new_page(chromium, "mobile", lang)
+        page.goto(rp.authorization_url())
+        launch = page.locator("#launch")
+        launch.wait_for()
+        href = launch.get_attribute("href")
+        assert href.startswith("https://app.bankid.com/?autostarttoken=")
+        shot(page, shots, lang, "mobile", "04-same-device")
+
+        opened = live.phone("autostart", {"autoStartToken": query(href)["autostarttoken"]})
+        return_url = opened["returnUrl"]
+        assert return_url.startswith(f"{live.url}/bankid/return?")
+        page.locator("#bankid[data-state=return]").wait_for(timeout=30_000)
+        shot(page, shots, lang, "mobile", "05-return-wait")
+
+        # Another browser (its own cookies) that gets hold of the return URL is refused...
+        stranger = new_page(chromium, "mobile", lang)
+        refused = stranger.goto(return_url)
+        assert refused.status == 403
+        shot(stranger, shots, lang, "mobile", "06-return-refused")
+        stranger.context.close()
+        # ...and so is a return with the wrong nonce in the right browser.
+        wrong = return_url.replace("&n=", "&n=0")
+        assert page.context.new_page().goto(wrong).status == 403
+
+        # The app opens the return URL in this browser (a new tab of the same session; the
+        # waiting tab's own polling may navigate at any moment, so it is not reused here).
+        returned = page.context.new_page()
+        returned.goto(return_url)
+        returned.wait_for_url(f"{live.rp_callback}?**")
+        result = rp.callback(returned.url)
+    finally:
+        rp.close()
+    assert result["claims"]["acr"] == ACR_SAME
+    page.context.close()
+
+
+@pytest.mark.parametrize(
+    ("lang", "device"), [("sv", "desktop"), ("en", "desktop"), ("sv", "mobile"), ("en", "mobile")]
+)
+def test_screens_of_failures_cancel_and_no_javascript(
+    live, chromium, shots, tmp_path, lang, device
+):
+    page = new_page(chromium, device, lang)
+
+    # The person cancels in the app: RFA6, try again or cancel; cancel answers access_denied.
+    page.goto(authorize_url(live, acr_values=ACR_QR, ui_locales=lang))
+    live.phone("scan", {"qr": read_qr(page, tmp_path), "personalNumber": AGNES_CANCELS})
+    page.locator("#status[data-rfa=RFA6]").wait_for()
+    page.locator("#retry").wait_for()
+    assert page.locator("#retry").evaluate("el => el === document.activeElement")
+    shot(page, shots, lang, device, "07-failed-user-cancel")
+    page.click("#retry")
+    read_qr(page, tmp_path)  # a new order, a new QR code
+    page.click("#cancel")
+    page.wait_for_url(f"{live.rp_callback}?**")
+    q = query(page.url)
+    assert q["error"] == "access_denied" and q["state"] and q["iss"] == live.url
+
+    # High risk: refused with a clear message.
+    page.goto(authorize_url(live, acr_values=ACR_QR, ui_locales=lang))
+    live.phone("scan", {"qr": read_qr(page, tmp_path), "personalNumber": RUT_HIGH_RISK})
+    page.locator("#status[data-rfa=risk_denied]").wait_for(timeout=30_000)
+    shot(page, shots, lang, device, "08-risk-denied")
+
+    # alreadyInProgress: another login for the same person is going on.
+    with httpx.Client(base_url=live.url, follow_redirects=True) as other:
+        first = other.get(authorize_url(live, acr_values=ACR_QR, login_hint=ANNA))
+        assert first.status_code == 200
+    page.goto(authorize_url(live, acr_values=ACR_QR, ui_locales=lang, login_hint=ANNA))
+    assert page.locator("#status").get_attribute("data-rfa") == "RFA4"
+    shot(page, shots, lang, device, "09-already-in-progress")
+
+    # The same-device screen at this size too (a computer's at 360 px, a phone's on a desktop).
+    page.goto(authorize_url(live, acr_values=ACR_SAME, ui_locales=lang))
+    page.locator("#launch").wait_for()
+    shot(page, shots, lang, device, "10-same-device-other-agent")
+
+    # A login that does not exist, or belongs to another browser.
+    page.goto(f"{live.url}/bankid/wait?txn=unknown&lang={lang}")
+    shot(page, shots, lang, device, "11-expired")
+    page.context.close()
+
+    # Without JavaScript the page says so plainly.
+    quiet = new_page(chromium, device, lang, java_script_enabled=False)
+    quiet.goto(authorize_url(live, acr_values=ACR_QR, ui_locales=lang))
+    message = quiet.locator("noscript p, .noscript")
+    assert "JavaScript" in quiet.content() and message.count() >= 1
+    shot(quiet, shots, lang, device, "12-no-javascript")
+    quiet.context.close()
+
+
+@pytest.mark.parametrize(
+    ("lang", "device"), [("sv", "desktop"), ("en", "desktop"), ("sv", "mobile"), ("en", "mobile")]
+)
+def test_demo_app_screens(live, chromium, shots, tmp_path, lang, device):
+    page = new_page(chromium, device, lang)
+    page.goto(f"{live.url}/demo/?lang={lang}")
+    page.locator("#simulator-link").wait_for()
+    shot(page, shots, lang, device, "13-demo")
+    page.check("input[value=qr]")
+    page.click("#demo-login")
+    live.phone("scan", {"qr": read_qr(page, tmp_path)})
+    page.wait_for_url(f"{live.url}/demo/callback?**", timeout=30_000)
+    assert page.locator("#claims").is_visible() and page.locator("#userinfo").is_visible()
+    assert "Anna Andersson" in page.locator("h1").inner_text()
+    shot(page, shots, lang, device, "14-demo-result")
+    page.context.close()
