@@ -83,8 +83,27 @@ def test_a_code_and_an_auth_req_id_are_redeemed_exactly_once_across_instances(
         answers = list(
             pool.map(lambda i: token(fleet, "ab"[i % 2], code, browser.verifier), range(10))
         )
-    assert sorted(a.status_code for a in answers) == [200] + [400] * 9
-    assert {a.json()["error"] for a in answers if a.status_code == 400} == {"invalid_grant"}
+    # Exactly one request consumed the code; each of the other nine was seen as a replay, on
+    # whichever instance it reached, and answered invalid_grant.
+    replays = sum(log.count("authorization code replayed") for log in fleet.logs().values())
+    assert replays == 9, fleet.logs()
+    winners = [a for a in answers if a.status_code == 200]
+    assert {a.json()["error"] for a in answers if a.status_code != 200} == {"invalid_grant"}
+    # A replay revokes the grant (RFC 6749 §4.1.2). The consumer either finished first, and its
+    # tokens are now inactive, or the revocation overtook it and it was refused as well: never
+    # live tokens from a replayed code. (Which of the two is a race this test does not fix.)
+    assert len(winners) <= 1
+    for won in winners:
+        issued = [won.json()[k] for k in ("access_token", "refresh_token") if k in won.json()]
+        assert issued
+        for value in issued:
+            seen = httpx.post(
+                fleet.url("b", "/introspect"),
+                data={"token": value},
+                auth=("rp", RP_SECRET),
+                timeout=15,
+            )
+            assert seen.status_code == 200 and seen.json() == {"active": False}, seen.text
 
     ack = backchannel(fleet, "a", BJORN)
     assert ack.status_code == 200, ack.text
