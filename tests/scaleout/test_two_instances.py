@@ -139,8 +139,10 @@ def test_collect_runs_on_one_instance_at_a_time(fleet, browser):
     for t in threads:
         t.join(timeout=20)
     after = sum(metric(fleet, n, "idp_bankid_calls_total", endpoint="collect") for n in "ab")
-    assert len(polls) >= 60 and set(polls) == {"pending"}
-    # About 80 polls over 6 s on two instances, and BankID was asked once per 2 s at most.
+    # Many more polls than collects: each of the four pollers asks several times a second (about
+    # 80 polls in all on an idle machine; the bound leaves room for a loaded one), while BankID
+    # was asked once per 2 s at most.
+    assert len(polls) >= 24 and set(polls) == {"pending"}
     assert 2 <= after - before <= 4, (before, after)
     for name in ("a", "b"):
         assert metric(fleet, name, "idp_bankid_collect_lag_seconds_count") >= 0
