@@ -25,9 +25,16 @@ from tests.scaleout.processes import (
 pytestmark = pytest.mark.scaleout
 
 SLOW_SIMULATOR = """
-import sys
+import pathlib, sys
 from idp.bankid.simulator import Fault, create_simulator_app, serve_simulator
-app = create_simulator_app(fault_rate=1.0, faults=(Fault.SLOW,), slow_delay=3.0)
+slow = create_simulator_app(fault_rate=1.0, faults=(Fault.SLOW,), slow_delay=3.0)
+arrived = pathlib.Path(sys.argv[2])
+
+async def app(scope, receive, send):  # notes that an order request arrived, then is slow
+    if scope["type"] == "http" and scope["path"].endswith("/auth"):
+        arrived.touch()
+    await slow(scope, receive, send)
+
 serve_simulator("127.0.0.1", int(sys.argv[1]), app=app, log_level="warning")
 """
 
@@ -35,7 +42,8 @@ serve_simulator("127.0.0.1", int(sys.argv[1]), app=app, log_level="warning")
 @pytest.fixture
 def slow_bankid(tmp_path):
     port = free_port()
-    sim = Process("slow-simulator", [sys.executable, "-c", SLOW_SIMULATOR, str(port)],
+    arrived = tmp_path / "order-arrived"
+    sim = Process("slow-simulator", [sys.executable, "-c", SLOW_SIMULATOR, str(port), str(arrived)],
                   tmp_path / "slow-simulator.log")  # fmt: skip
     sim.start()
 
@@ -46,7 +54,7 @@ def slow_bankid(tmp_path):
             return not sim.running
 
     wait_until(up, 30, "the slow simulator")
-    yield f"http://127.0.0.1:{port}"
+    yield f"http://127.0.0.1:{port}", arrived
     sim.stop()
 
 
@@ -87,7 +95,8 @@ class OneInstance:
 
 
 def test_sigterm_lets_the_request_in_flight_finish(tmp_path, slow_bankid, log_check):
-    one = OneInstance(tmp_path, slow_bankid)
+    bankid_url, order_arrived = slow_bankid
+    one = OneInstance(tmp_path, bankid_url)
     one.instance.start()
     one.instance.wait_healthy()
     browser = Browser(one)
@@ -101,7 +110,9 @@ def test_sigterm_lets_the_request_in_flight_finish(tmp_path, slow_bankid, log_ch
 
     worker = threading.Thread(target=start_login)
     worker.start()
-    time.sleep(1.0)
+    # SIGTERM once the instance is inside the request: its order reached BankID, which answers
+    # only after 3 s.
+    wait_until(order_arrived.exists, 20, "the order to reach the slow BankID")
     one.instance.process.signal(signal.SIGTERM)
     worker.join(timeout=30)
     code = one.instance.process.wait(30)
