@@ -150,7 +150,7 @@ def create_app(
     # unless secret_key derives them).
     migrate_if_embedded(rt)
     rt.keys.ensure()
-    for name in ("cookies", "subject"):
+    for name in ("cookies", "subject", "grants"):
         rt.secrets[name] = server_secret(rt.sessions, name, rt.clock, settings.secret_key)
     cookies = Cookies(
         secure=settings.issuer.startswith("https://"), signing_key=rt.secrets["cookies"]
@@ -164,6 +164,7 @@ def create_app(
         templates=rt.templates,
         cookies=cookies,
         subject_secret=rt.secrets["subject"],
+        grant_secret=rt.secrets["grants"],
     )
     sim = simulator_app(settings.bankid, rt.clock) if mounts_simulator(settings.bankid) else None
     bankid_client = None

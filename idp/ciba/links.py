@@ -8,16 +8,16 @@ hash of (client, sub); expired rows are deleted as new ones are written.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import InvalidToken
 from sqlalchemy import delete
 from sqlalchemy.orm import Session, sessionmaker
 
 from idp.clock import Clock
 from idp.store.models import SubjectLink
+from idp.store.secrets import sealer
 
 
 class SubjectLinks:
@@ -28,8 +28,7 @@ class SubjectLinks:
         self.clock = clock
         self.max_age = max_age
         self._mac_key = hmac.new(secret, b"subject-link-key", hashlib.sha256).digest()
-        enc = hmac.new(secret, b"subject-link-encryption", hashlib.sha256).digest()
-        self._fernet = Fernet(base64.urlsafe_b64encode(enc))
+        self._fernet = sealer(secret, "subject-link")
 
     def _key(self, client_id: str, sub: str) -> str:
         return hmac.new(self._mac_key, f"{client_id}|{sub}".encode(), hashlib.sha256).hexdigest()

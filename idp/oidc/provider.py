@@ -39,9 +39,10 @@ class OpenIDProvider:
         templates: Templates,
         cookies: Cookies,
         subject_secret: bytes,
+        grant_secret: bytes,
     ) -> None:
         self.settings = settings
-        self.tokens = TokenService(settings, keys, db, clock)
+        self.tokens = TokenService(settings, keys, db, clock, grant_secret)
         self.sessions = Sessions(store, clock, settings.session, cookies)
         self.authorization = AuthorizationEndpoint(
             settings=settings,

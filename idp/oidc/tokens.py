@@ -11,11 +11,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import secrets
 from dataclasses import dataclass
 from typing import Any
 
 import jwt
+from cryptography.fernet import InvalidToken
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -23,6 +25,9 @@ from idp.clock import Clock
 from idp.config import ClientSettings, Settings
 from idp.keys import SigningKeys
 from idp.store.models import Grant, RefreshToken
+from idp.store.secrets import sealer
+
+log = logging.getLogger(__name__)
 
 ACCESS_TOKEN_TYP = "at+jwt"  # RFC 9068 §2.1
 
@@ -87,12 +92,30 @@ class TokenService:
         keys: SigningKeys,
         sessions: sessionmaker[Session],
         clock: Clock,
+        data_secret: bytes,
     ) -> None:
         self.settings = settings
         self.keys = keys
         self.sessions = sessions
         self.clock = clock
         self.issuer = settings.issuer
+        # A grant's authentication holds the claims released to its client (a personal number
+        # with the ssn scope): sealed at rest, so a copy of the database alone does not reveal
+        # them (with secret_key configured, the key is not in the database at all).
+        self._sealer = sealer(data_secret, "grant-auth")
+
+    def _seal(self, auth: AuthContext) -> str:
+        return self._sealer.encrypt(auth.to_json().encode()).decode("ascii")
+
+    def _unseal(self, value: str) -> AuthContext | None:
+        if value.startswith("{"):  # written before grants were sealed
+            return AuthContext.from_json(value)
+        try:
+            return AuthContext.from_json(self._sealer.decrypt(value.encode("ascii")).decode())
+        except (InvalidToken, ValueError):
+            # Sealed under another secret (secret_key changed): the grant cannot be used.
+            log.warning("a grant could not be unsealed; treating it as unknown")
+            return None
 
     # ------------------------------------------------------------------ grants
 
@@ -115,7 +138,7 @@ class TokenService:
                     sub=sub,
                     sid=sid,
                     scope=scope,
-                    auth=auth.to_json(),
+                    auth=self._seal(auth),
                     created_at=now,
                     expires_at=now + self.settings.tokens.refresh_token_ttl_seconds,
                 )
@@ -124,7 +147,8 @@ class TokenService:
     def grant(self, grant_id: str) -> GrantInfo | None:
         with self.sessions() as s:
             row = s.get(Grant, grant_id)
-            if row is None:
+            auth = None if row is None else self._unseal(row.auth)
+            if row is None or auth is None:
                 return None
             return GrantInfo(
                 id=row.id,
@@ -132,7 +156,7 @@ class TokenService:
                 sub=row.sub,
                 sid=row.sid,
                 scope=row.scope,
-                auth=AuthContext.from_json(row.auth),
+                auth=auth,
                 active=row.revoked_at is None and row.expires_at > self.clock.now(),
             )
 

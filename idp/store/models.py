@@ -41,7 +41,8 @@ class Grant(Base):
     """What a person allowed a client: the root that codes, access and refresh tokens hang from.
 
     `auth` holds the authentication (acr, amr, auth_time) and the claims released to this
-    client, for userinfo and refreshed ID tokens. Revoking the grant revokes every token from it.
+    client, for userinfo and refreshed ID tokens, sealed by idp.oidc.tokens (JSON in rows
+    written before sealing). Revoking the grant revokes every token from it.
     """
 
     __tablename__ = "grants"

@@ -1,4 +1,5 @@
-"""Server secrets (cookie signing, subject pseudonyms) shared by every instance.
+"""Server secrets (cookie signing, subject pseudonyms, sealing data at rest) shared by every
+instance.
 
 With `secret_key` configured, each named secret is derived from it (HMAC-SHA256, so the
 derived secrets are independent). Without one (the embedded default), a random secret is
@@ -12,6 +13,7 @@ import hashlib
 import hmac
 import secrets
 
+from cryptography.fernet import Fernet
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -43,3 +45,10 @@ def server_secret(
             assert row is not None
             return base64.b64decode(row.value)
     return value
+
+
+def sealer(secret: bytes, purpose: str) -> Fernet:
+    """Authenticated encryption (Fernet: AES-128-CBC with HMAC-SHA256) under a key derived from
+    a server secret for one purpose, for personal data kept at rest."""
+    key = hmac.new(secret, f"{purpose}-encryption".encode(), hashlib.sha256).digest()
+    return Fernet(base64.urlsafe_b64encode(key))
