@@ -15,12 +15,15 @@ import secrets
 import ssl
 import tempfile
 from enum import StrEnum
+from importlib import resources
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-CERTS_DIR = Path(__file__).parent / "certs"
+#: BankID's root CAs and public test certificate, shipped in the package (files on disk: ssl
+#: and cryptography read paths).
+CERTS_DIR = Path(str(resources.files("idp.bankid").joinpath("certs")))
 
 TEST_BASE_URL = "https://appapi2.test.bankid.com/rp/v6.0"
 PRODUCTION_BASE_URL = "https://appapi2.bankid.com/rp/v6.0"

@@ -9,20 +9,22 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from idp import resources
 from idp.web import i18n
-
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
-STATIC = Path(__file__).resolve().parents[2] / "static"
 
 
 class Templates:
     def __init__(
-        self, default_locale: str = "sv", directory: Path = TEMPLATES, *, secure: bool = False
+        self,
+        default_locale: str = "sv",
+        directory: Path | None = None,
+        *,
+        secure: bool = False,
     ) -> None:
         self.default_locale = default_locale
         self.secure = secure  # the language cookie is Secure when the issuer is https
         self.env = Environment(
-            loader=FileSystemLoader(str(directory)),
+            loader=FileSystemLoader(str(directory or resources.templates())),
             autoescape=select_autoescape(["html", "xml", "svg"]),
             undefined=StrictUndefined,
             trim_blocks=True,

@@ -14,11 +14,10 @@ import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from idp import resources
 from idp.authn.personal_number import is_valid
 from idp.bankid.simulator.orders import Action, AppError, OrderBook
 from idp.bankid.simulator.persons import ALL_PERSONS
-
-DEFAULT_TEMPLATES = Path(__file__).resolve().parents[3] / "templates"
 
 _CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; "
@@ -60,7 +59,7 @@ class HumanPage:
     def __init__(self, book: OrderBook, templates_dir: Path | None = None) -> None:
         self.book = book
         self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(templates_dir or DEFAULT_TEMPLATES),
+            loader=jinja2.FileSystemLoader(templates_dir or resources.templates()),
             autoescape=True,
             trim_blocks=True,
             lstrip_blocks=True,

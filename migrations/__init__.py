@@ -1,0 +1,2 @@
+"""The Alembic migrations, installed as the package idp.migrations (see pyproject.toml); run by
+idp.store.migrate."""
