@@ -1,10 +1,12 @@
-"""The image recipe and the compose stack, checked without a container engine: every file,
-port, variable, service and command they name exists in this project and fits together."""
+"""The image recipe, the compose stack and the dependency locks, checked without a container
+engine: every file, port, variable, service and command they name exists in this project and
+fits together, and what the image and `make` install is exactly what the lock files pin."""
 
 from __future__ import annotations
 
 import ipaddress
 import re
+import shlex
 import subprocess
 import sys
 import tomllib
@@ -13,6 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
 
 from idp.cli import build_parser
 from idp.config import load_settings
@@ -22,6 +25,8 @@ from tests.deploy.recipes import (
     IDP_CONFIG,
     NGINX_CONF,
     ROOT,
+    Instruction,
+    Stage,
     depends_on,
     dockerignore_allows,
     interpolate,
@@ -38,6 +43,12 @@ DOCKERFILE = parse_dockerfile()
 COMPOSE_DOC = load_compose()
 SERVICES: dict = COMPOSE_DOC["services"]
 EXAMPLE_ENV = read_env_file()
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+RUNTIME_LOCK = ROOT / "requirements" / "runtime.txt"
+DEV_LOCK = ROOT / "requirements" / "dev.txt"
+# What the wheel is built from; none of it may reach the runtime stage as files.
+SOURCE_FOLDERS = {"idp", "templates", "static", "migrations"}
+DEV_EXTRA = PYPROJECT["project"]["optional-dependencies"]["dev"]
 
 
 def parses(argv: list[str]):
@@ -60,6 +71,85 @@ def idp_command(service: dict) -> list[str]:
     return command
 
 
+def run_mounts(run: Instruction) -> tuple[list[dict[str, str]], str]:
+    """A RUN's `--mount=k=v,...` options, each as a dict, and the shell command after them."""
+    mounts, rest = [], run.args
+    while option := re.match(r"--(\w+)=(\S+)\s+", rest):
+        if option[1] == "mount":
+            mounts.append(dict(kv.partition("=")[::2] for kv in option[2].split(",")))
+        rest = rest[option.end() :]
+    return mounts, rest
+
+
+def pip_calls(stage: Stage, verb: str) -> list[tuple[Instruction, list[str]]]:
+    """Every `pip VERB ...` (also `python -m pip`, `/venv/bin/pip`) in a stage's RUNs: its
+    arguments after VERB."""
+    calls = []
+    for run in stage.all("RUN"):
+        for segment in re.split(r"&&|\|\||;", run_mounts(run)[1]):
+            words = shlex.split(segment)
+            for i, word in enumerate(words[:-1]):
+                if re.search(r"(^|/)pip3?$", word) and words[i + 1] == verb:
+                    calls.append((run, words[i + 2 :]))
+                    break
+    return calls
+
+
+def option_value(args: list[str], *names: str) -> str | None:
+    """The value of `--name VALUE` or `--name=VALUE` (any of names) in an argument list."""
+    for i, arg in enumerate(args):
+        for name in names:
+            if arg == name and i + 1 < len(args):
+                return args[i + 1]
+            if name.startswith("--") and arg.startswith(f"{name}="):
+                return arg.split("=", 1)[1]
+    return None
+
+
+def wheel_stage() -> tuple[Stage, str]:
+    """The stage that builds our wheel, and the folder it writes the wheel to."""
+    for stage in DOCKERFILE.stages[:-1]:
+        for _run, args in pip_calls(stage, "wheel"):
+            wheel_dir = option_value(args, "--wheel-dir", "-w")
+            if wheel_dir:
+                return stage, wheel_dir
+    pytest.fail("no build stage runs `pip wheel --wheel-dir DIR ...`")
+
+
+def context_sources(stage: Stage) -> list[tuple[Instruction, str]]:
+    """What a stage takes from the build context: COPY sources and bind-mount sources."""
+    found = []
+    for copy in stage.all("COPY") + stage.all("ADD"):
+        flags, operands = copy.flags_and_operands()
+        if "from" not in flags:
+            found += [(copy, source) for source in operands[:-1]]
+    for run in stage.all("RUN"):
+        for mount in run_mounts(run)[0]:
+            if mount.get("type") == "bind" and "from" not in mount:
+                found.append((run, mount.get("source", ".")))
+    return found
+
+
+def lock_entries(path: Path) -> dict[str, tuple[str, str, list[str]]]:
+    """A lock file's requirements: canonical name -> (version, environment marker, hashes)."""
+    text = re.sub(r"\\\n", " ", path.read_text())
+    entries = {}
+    for line in text.splitlines():
+        line = line.split(" #", 1)[0].strip()
+        if not line or line.startswith("#"):
+            continue
+        spec, _, marker = line.split(" --hash", 1)[0].partition(";")
+        match = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)", spec.strip())
+        assert match, f"{path.name}: not pinned with ==: {line[:80]}"
+        hashes = re.findall(r"--hash=(\S+)", line)
+        entries[canonical(match[1])] = (match[2], marker.strip(), hashes)
+    return entries
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 # --------------------------------------------------------------------------- Dockerfile
 
 
@@ -77,6 +167,17 @@ def test_every_copy_source_exists_and_is_in_the_build_context():
         for source in sources:
             assert (ROOT / source).exists(), f"line {copy.line}: {source} does not exist"
             assert dockerignore_allows(source), f"line {copy.line}: .dockerignore drops {source}"
+    for stage in DOCKERFILE.stages:
+        for run in stage.all("RUN"):
+            for mount in run_mounts(run)[0]:
+                if "from" in mount:
+                    assert mount["from"] in stage_names, (
+                        f"line {run.line}: no stage {mount['from']}"
+                    )
+                elif mount.get("type") == "bind":
+                    source = mount["source"]
+                    assert (ROOT / source).exists(), f"line {run.line}: {source} does not exist"
+                    assert dockerignore_allows(source), f"line {run.line}: .dockerignore drops it"
 
 
 def test_base_image_is_a_pinned_python_311_slim_bookworm_in_every_stage():
@@ -94,7 +195,7 @@ def test_final_stage_runs_as_a_non_root_user_without_build_tools():
     created = " ".join(r.args for r in final.all("RUN"))
     assert re.search(rf"useradd\b.*(--uid {name}\b|\s{name}$|\s{name}\s)", created)
     for run in final.all("RUN"):
-        assert not re.search(r"apt-get|apk add|pip install|gcc|build-essential", run.args), (
+        assert not re.search(r"apt-get|apk add|gcc|build-essential|pip wheel|-m build", run.args), (
             f"line {run.line}: the runtime stage installs build tooling"
         )
 
@@ -119,26 +220,166 @@ def test_entrypoint_is_our_console_script_and_cmd_parses_with_our_cli():
     assert args.command == "serve" and args.host == "0.0.0.0"
 
 
-def test_image_keeps_the_repository_layout_the_package_loads_files_from():
-    """templating.py and migrate.py find templates/, static/, migrations/ at parents[2] of
-    their own file, so those folders must sit next to idp/ in the image's WORKDIR."""
-    from idp.store import migrate
-    from idp.web import templating
+def test_a_build_stage_builds_our_wheel_from_the_source_with_the_locked_backend():
+    build, wheel_dir = wheel_stage()
+    (_, args), *others = pip_calls(build, "wheel")
+    assert not others, "one wheel: ours"
+    assert "--no-deps" in args, "the dependencies come from the lock, not as wheels built here"
+    assert "--no-build-isolation" in args, "build isolation would fetch an unlocked setuptools"
+    assert args[-1] in (".", build.last("WORKDIR").args), "the wheel of the copied source"
+    copied = {source.rstrip("/") for _, source in context_sources(build)}
+    assert SOURCE_FOLDERS | {"pyproject.toml"} <= copied, "the build stage has the source"
+    # The backend it builds with is the locked one, hash-checked.
+    backend = [a for _, a in pip_calls(build, "install") if "--require-hashes" in a]
+    assert backend, "the build stage installs setuptools from the lock with --require-hashes"
+    assert "requirements/runtime.txt" in copied
+    assert "setuptools" in lock_entries(RUNTIME_LOCK)
+    assert wheel_dir.startswith("/"), "an absolute wheel folder, for the runtime stage to take"
 
-    for module, folders in ((templating, ("templates", "static")), (migrate, ("migrations",))):
-        assert Path(module.__file__).resolve().parents[2] == ROOT
-        for folder in folders:
-            assert (ROOT / folder).is_dir()
-    workdir = DOCKERFILE.final.last("WORKDIR").args
-    copied = {
-        op[-1].rstrip("/")
-        for i in DOCKERFILE.final.all("COPY")
-        for op in [i.flags_and_operands()[1]]
+
+def test_the_runtime_stage_installs_the_locked_requirements_then_the_wheel():
+    final = DOCKERFILE.final
+    build, wheel_dir = wheel_stage()
+    installs = pip_calls(final, "install")
+    locked = [a for _, a in installs if "--require-hashes" in a]
+    assert len(locked) == 1, "one hash-checked install of the runtime lock"
+    requirements = option_value(locked[0], "-r", "--requirement")
+    assert requirements and requirements.endswith("requirements/runtime.txt"), locked[0]
+    assert "requirements/runtime.txt" in {s for _, s in context_sources(final)}
+
+    wheels = [a for _, a in installs if any(w.endswith(".whl") for w in a)]
+    assert len(wheels) == 1, "the runtime stage installs our wheel"
+    assert "--no-deps" in wheels[0], "the wheel brings no dependencies beyond the lock"
+    wheel = next(w for w in wheels[0] if w.endswith(".whl"))
+    # ... and it is the one the build stage wrote: mounted or copied from that stage.
+    delivered = {
+        mount["target"].rstrip("/")
+        for run in final.all("RUN")
+        for mount in run_mounts(run)[0]
+        if mount.get("from") == build.name and mount.get("source", "/").rstrip("/") == wheel_dir
+    } | {
+        operands[-1].rstrip("/")
+        for copy in final.all("COPY")
+        for flags, operands in [copy.flags_and_operands()]
+        if flags.get("from") == build.name and operands[0].rstrip("/") == wheel_dir
     }
-    assert {"idp", "templates", "static", "migrations"} <= copied
-    build = DOCKERFILE.stages[0]
-    assert build.last("WORKDIR").args == workdir, "the editable install points at WORKDIR/idp"
-    assert any("pip install --no-deps -e ." in r.args for r in build.all("RUN"))
+    assert str(Path(wheel).parent) in delivered, f"{wheel} is not the build stage's {wheel_dir}"
+    order = [args for _, args in installs]
+    assert order.index(locked[0]) < order.index(wheels[0]), "the lock first, then the wheel"
+    assert len(installs) == 2, "nothing else is installed in the runtime stage"
+    removed = [a for _, a in pip_calls(final, "uninstall")]
+    assert removed and {"pip", "setuptools"} <= set(removed[-1]), "no installers left behind"
+
+
+def test_the_runtime_stage_copies_no_source_folder():
+    final = DOCKERFILE.final
+    build, _ = wheel_stage()
+    build_workdir = build.last("WORKDIR").args.rstrip("/")
+
+    def from_source_tree(path: str) -> bool:
+        return path == build_workdir or path.startswith(f"{build_workdir}/")
+
+    # From the build context (COPY, bind mounts): nothing of the source, and not all of it.
+    for instruction, source in context_sources(final):
+        path = Path(source.rstrip("/") or ".")
+        assert str(path) != ".", f"line {instruction.line}: takes the whole build context"
+        assert path.parts[0] not in SOURCE_FOLDERS, f"line {instruction.line}: takes {source}"
+    # From the build stage: its wheel, never its copy of the source.
+    for copy in final.all("COPY") + final.all("ADD"):
+        flags, operands = copy.flags_and_operands()
+        for source in operands[:-1] if "from" in flags else []:
+            path = source.rstrip("/") or "/"
+            assert not from_source_tree(path), f"line {copy.line}: copies {source}"
+            assert Path(path).name not in SOURCE_FOLDERS, f"line {copy.line}: copies {source}"
+    for run in final.all("RUN"):
+        for mount in run_mounts(run)[0]:
+            if "from" in mount:
+                source = mount.get("source", "/").rstrip("/") or "/"
+                assert not from_source_tree(source), f"line {run.line}: mounts {source}"
+                assert Path(source).name not in SOURCE_FOLDERS, f"line {run.line}: {source}"
+
+
+def test_nothing_is_installed_in_editable_mode():
+    for stage in DOCKERFILE.stages:
+        for run, args in pip_calls(stage, "install"):
+            editable = [a for a in args if a in ("-e", "--editable") or a.startswith("--editable=")]
+            assert not editable, f"line {run.line}: an editable install points at source files"
+
+
+# --------------------------------------------------------------------------- dependency locks
+
+
+@pytest.mark.parametrize("lock", [RUNTIME_LOCK, DEV_LOCK], ids=lambda p: p.name)
+def test_every_locked_requirement_is_pinned_and_hashed_and_nothing_is_machine_local(lock):
+    text = lock.read_text()
+    assert re.search(r"^# .*\bscripts/lock\b", text, re.M), "the header says how to regenerate"
+    for needle in ("file:", "/opt/", "/tmp/", "/root/", "/home/", str(ROOT)):
+        assert needle not in text, f"{lock.name} names a path of this machine: {needle}"
+    options = re.findall(r"^\s*(-[-\w]+)", text.replace("--hash=", "#"), re.M)
+    assert not options, f"{lock.name}: index/find-links/editable options: {options}"
+    entries = lock_entries(lock)
+    assert entries
+    for name, (_version, _marker, hashes) in entries.items():
+        assert hashes, f"{lock.name}: {name} has no --hash"
+        for value in hashes:
+            assert re.fullmatch(r"sha256:[0-9a-f]{64}", value), f"{lock.name}: {name}: {value}"
+
+
+@pytest.mark.parametrize(
+    "lock, declared",
+    [
+        (RUNTIME_LOCK, PYPROJECT["project"]["dependencies"]),
+        (DEV_LOCK, [*PYPROJECT["project"]["dependencies"], *DEV_EXTRA]),
+    ],
+    ids=["runtime", "dev"],
+)
+def test_every_declared_dependency_is_pinned_in_its_lock(lock, declared):
+    entries = lock_entries(lock)
+    # Installed with --no-build-isolation, so the build backend must be in the set too.
+    for spec in [*declared, *PYPROJECT["build-system"]["requires"]]:
+        requirement = Requirement(spec)
+        name = canonical(requirement.name)
+        assert name in entries, f"{lock.name} does not pin {name}"
+        version = entries[name][0]
+        assert requirement.specifier.contains(version, prereleases=True), (
+            f"{lock.name}: {name}=={version} does not satisfy {spec}"
+        )
+    assert "idp" not in entries, "the project itself is installed from source or its wheel"
+
+
+def test_the_dev_lock_extends_the_runtime_lock_at_the_same_versions():
+    runtime, dev = lock_entries(RUNTIME_LOCK), lock_entries(DEV_LOCK)
+    for name, (version, marker, hashes) in runtime.items():
+        assert name in dev, f"dev.txt lacks {name}"
+        assert dev[name][0] == version, f"{name}: runtime {version}, dev {dev[name][0]}"
+        assert dev[name][1] == marker and set(dev[name][2]) == set(hashes), name
+    assert set(dev) > set(runtime)
+
+
+def test_make_installs_the_runtime_set_for_serve_and_the_dev_set_for_test():
+    def planned(target: str) -> list[str]:
+        result = subprocess.run(
+            ["make", "--dry-run", "--always-make", target],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout.splitlines()
+
+    serve, test = planned("serve"), planned("test")
+    for plan, lock, absent in ((serve, "runtime", "dev"), (test, "dev", "runtime")):
+        assert any(
+            "pip install" in c and "--require-hashes" in c and f"requirements/{lock}.txt" in c
+            for c in plan
+        ), plan
+        assert not any(f"requirements/{absent}.txt" in c for c in plan), plan
+        project = [c for c in plan if "pip install" in c and "requirements/" not in c]
+        assert project and all("--no-deps" in c and "--no-build-isolation" in c for c in project)
+    assert serve[-1].endswith("idp serve")
+    assert test[-1].endswith("/pytest"), "make test ends with the test suite"
+    assert any(c.endswith("/mypy") for c in test) and any("lint-imports" in c for c in test)
 
 
 # --------------------------------------------------------------------------- compose
