@@ -3,6 +3,9 @@
 It also wires what runs alongside: Prometheus metrics (the BankID observers, the CIBA outcome
 observers, the request middleware) and request ids, the background reread of signing keys,
 the BankID certificate's expiry, and the reload of clients on SIGHUP (`ClientReload`).
+
+Components get the frozen `Settings` for what stays until a restart, and the one `Registry`
+for what a reload replaces (clients, scopes, claims-parameter scopes).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import contextlib
 import ipaddress
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,15 +27,21 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
+from starlette.routing import BaseRoute, Mount, Route
 
 from idp.authn import BackchannelAuthenticator, BrowserAuthenticator, LoginHandoff
 from idp.bankid.client import BankIDClient
 from idp.ciba import PATH as CIBA_PATH
 from idp.ciba import Ciba, install_ciba
 from idp.clock import Clock, SystemClock
-from idp.config import BankIDSettings, ConfigError, LiveSettings, Settings
+from idp.config import (
+    EMBEDDED_SOURCE,
+    BankIDSettings,
+    ConfigError,
+    Registry,
+    Settings,
+    load_settings,
+)
 from idp.keys import SigningKeys
 from idp.observability import (
     CertificateReport,
@@ -59,7 +68,8 @@ from idp.web import errors
 from idp.web.client_address import ClientAddress
 from idp.web.cookies import Cookies
 from idp.web.headers import SecurityHeaders
-from idp.web.templating import STATIC, Templates
+from idp.web.static import PackageStaticFiles
+from idp.web.templating import Templates
 
 log = logging.getLogger("idp")
 
@@ -84,7 +94,8 @@ CERTIFICATE_WARN_DAYS = 30
 class Runtime:
     """Everything a running instance holds, built once by create_app."""
 
-    settings: LiveSettings
+    settings: Settings
+    registry: Registry
     clock: Clock
     engine: Engine
     sessions: sessionmaker[Session]
@@ -96,21 +107,20 @@ class Runtime:
     secrets: dict[str, bytes] = field(default_factory=dict)
 
 
-def make_store(settings: Settings | LiveSettings, clock: Clock) -> TTLStore:
+def make_store(settings: Settings, clock: Clock) -> TTLStore:
     if settings.redis_url:
         return RedisTTLStore.from_url(settings.redis_url, prefix=settings.redis_key_prefix)
     return MemoryTTLStore(clock)
 
 
 def build_runtime(
-    settings: Settings | LiveSettings,
+    settings: Settings,
     *,
     clock: Clock | None = None,
     store: TTLStore | None = None,
     engine: Engine | None = None,
 ) -> Runtime:
-    live = settings if isinstance(settings, LiveSettings) else LiveSettings(settings)
-    settings = live
+    registry = Registry(settings)
     clock = clock or SystemClock()
     engine = engine or make_engine(settings.database_url)
     sessions = make_sessionmaker(engine)
@@ -118,20 +128,21 @@ def build_runtime(
         sessions, clock, settings.keys, encryption_secret=settings.secret_key, background=True
     )
     return Runtime(
-        settings=live,
+        settings=settings,
+        registry=registry,
         clock=clock,
         engine=engine,
         sessions=sessions,
         store=store if store is not None else make_store(settings, clock),
         keys=keys,
         templates=Templates(settings.default_locale, secure=settings.issuer.startswith("https://")),
-        discovery=discovery_mod.Discovery(settings, keys.algorithms),  # type: ignore[arg-type]
+        discovery=discovery_mod.Discovery(settings, registry, keys.algorithms),
         metrics=Metrics(),
     )
 
 
 def create_app(
-    settings: Settings | LiveSettings,
+    settings: Settings,
     *,
     clock: Clock | None = None,
     store: TTLStore | None = None,
@@ -140,11 +151,10 @@ def create_app(
     backchannel: BackchannelAuthenticator | None = None,
     reload_on_sighup: bool = False,
 ) -> Starlette:
-    """The provider. Components read `settings` through one `LiveSettings`, so a reload of
-    clients and scopes (``app.state.reload``, or SIGHUP with `reload_on_sighup`) reaches
-    them all."""
+    """The provider. Components read clients and scopes from one `Registry`, so a reload of
+    them (``app.state.reload``, or SIGHUP with `reload_on_sighup`) reaches them all."""
     rt = build_runtime(settings, clock=clock, store=store, engine=engine)
-    settings = rt.settings
+    registry = rt.registry
     metrics = rt.metrics
     # Secrets shared by every instance: read once, before serving (they live in the database
     # unless secret_key derives them).
@@ -156,7 +166,8 @@ def create_app(
         secure=settings.issuer.startswith("https://"), signing_key=rt.secrets["cookies"]
     )
     provider = OpenIDProvider(
-        settings=settings,  # type: ignore[arg-type]
+        settings=settings,
+        registry=registry,
         clock=rt.clock,
         store=rt.store,
         db=rt.sessions,
@@ -180,7 +191,7 @@ def create_app(
     ciba.service.observers.append(metrics.ciba_request)
     rt.discovery.contribute(ciba.metadata)
     watch_certificate(settings.bankid, rt.clock, metrics)
-    reload = ClientReload(settings)
+    reload = ClientReload(settings, registry)
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -214,7 +225,7 @@ def create_app(
             await rt.store.close()
             rt.engine.dispose()
 
-    routes: list[Route | Mount] = [
+    routes: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         *(
@@ -225,7 +236,7 @@ def create_app(
         *discovery_mod.routes(rt.discovery, rt.keys.jwks),
         *provider.routes(),
         *ciba.routes(),
-        Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
+        Mount("/static", PackageStaticFiles(), name="static"),
     ]
     if sim is not None:
         routes.append(Mount("/bankid-simulator", app=sim))
@@ -233,7 +244,7 @@ def create_app(
     if settings.demo.enabled:
         from idp.demo import DemoApp
 
-        demo = DemoApp(settings, rt.store, rt.templates, rt.clock)
+        demo = DemoApp(settings, registry, rt.store, rt.templates, rt.clock)
         routes.append(Mount("/demo", app=demo.app()))
     app = Starlette(
         routes=routes,
@@ -290,8 +301,9 @@ class ClientReload:
     service. Changes to anything else are named in a warning and take effect on restart.
     """
 
-    def __init__(self, settings: LiveSettings) -> None:
+    def __init__(self, settings: Settings, registry: Registry) -> None:
         self.settings = settings
+        self.registry = registry
 
     def reload(self) -> bool:
         source = self.settings.source
@@ -299,7 +311,7 @@ class ClientReload:
             log.warning("configuration reload: %s has no file to reread", source)
             return False
         try:
-            result = self.settings.reload()
+            result = self.registry.replace(load_settings(source))
         except ConfigError as exc:
             for line in exc.render().splitlines():
                 log.error("%s", line)
@@ -308,7 +320,7 @@ class ClientReload:
         log.info(
             "configuration reloaded from %s: %d client(s); added %s, removed %s, changed %s%s",
             source,
-            len(self.settings.clients),
+            len(self.registry.current.clients),
             ", ".join(result.added) or "none",
             ", ".join(result.removed) or "none",
             ", ".join(result.changed) or "none",
@@ -332,7 +344,9 @@ class ClientReload:
                     log.exception("configuration reload failed; the running one stays")
 
 
-def metrics_endpoint(settings: LiveSettings, metrics: Metrics) -> Any:
+def metrics_endpoint(
+    settings: Settings, metrics: Metrics
+) -> Callable[[Request], Awaitable[Response]]:
     """GET /metrics for a scraper on the internal network: only from `metrics.allow` peers,
     and never for a request a trusted proxy forwarded (metrics do not go out through the
     public entrance). Anyone else gets the ordinary 404."""
@@ -434,6 +448,7 @@ def backchannel_login(
         )
     ciba = install_ciba(
         settings=settings,
+        registry=rt.registry,
         clock=rt.clock,
         store=rt.store,
         sessions=rt.sessions,
@@ -463,7 +478,7 @@ def simulator_app(bankid: BankIDSettings, clock: Clock) -> Starlette:
 def migrate_if_embedded(rt: Runtime) -> None:
     """The embedded default applies migrations itself; a configured deployment runs
     `idp db upgrade` (the CLI refuses to serve a schema that is behind)."""
-    if rt.settings.source == "<embedded default>":
+    if rt.settings.source == EMBEDDED_SOURCE:
         from idp.store.migrate import upgrade
 
         upgrade(rt.engine)

@@ -1,4 +1,4 @@
-"""The `idp` command: serve, check-config, db, keys, simulator."""
+"""The `idp` command (also `python -m idp`): serve, check-config, db, keys, simulator, ciba."""
 
 from __future__ import annotations
 
@@ -8,14 +8,19 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from sqlalchemy import Engine
+
 from idp.config import (
+    EMBEDDED_SOURCE,
     ConfigError,
     Settings,
     config_path_from_env,
     embedded_default,
     load_settings,
 )
-from idp.keys import KeyError_
+from idp.keys import KeyError_, SigningKeys
+from idp.resources import MissingResource
+from idp.resources import verify as verify_resources
 
 EXIT_CONFIG = 2
 
@@ -54,6 +59,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from idp.store.migrate import upgrade
 
     settings, embedded = _settings(args)
+    verify_resources()  # a broken install says so before anything starts
     # Every log line from here on, uvicorn's too, goes through the redaction filter (no
     # personal numbers, tokens, secrets) with the request id: JSON objects for a configured
     # deployment, text for the embedded default in a terminal, unless --log-format says.
@@ -137,14 +143,13 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
-def _keys(settings: Settings):  # type: ignore[no-untyped-def]
+def _keys(settings: Settings) -> tuple[SigningKeys, Engine]:
     from idp.clock import SystemClock
-    from idp.keys import SigningKeys
     from idp.store.db import make_engine, make_sessionmaker
     from idp.store.migrate import upgrade
 
     engine = make_engine(settings.database_url)
-    if settings.source == "<embedded default>":
+    if settings.source == EMBEDDED_SOURCE:
         upgrade(engine)
     return SigningKeys(
         make_sessionmaker(engine),
@@ -251,10 +256,23 @@ def cmd_ciba(args: argparse.Namespace) -> int:
     return 0 if result.same_person is not False else 1
 
 
+def _version() -> str:
+    """The installed distribution's version (the package's own when run from a bare checkout)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("idp")
+    except PackageNotFoundError:
+        from idp import __version__
+
+        return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="idp", description="OpenID Connect provider for Swedish BankID."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     config_help = "YAML configuration file (default: $IDP_CONFIG, else the embedded default)"
 
@@ -353,6 +371,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyError_ as exc:  # a stored signing key that this secret_key cannot open
         print(f"idp: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except MissingResource as exc:  # a broken install: say so in one line
+        print(f"idp: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

@@ -27,7 +27,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from idp.clock import Clock, SystemClock
-from idp.config import ClientSettings, Settings
+from idp.config import ClientSettings, Registry, Settings
 from idp.store.ttl import TTLStore
 from idp.web import i18n
 from idp.web.templating import Templates
@@ -105,11 +105,13 @@ class DemoApp:
     def __init__(
         self,
         settings: Settings,
+        registry: Registry,
         store: TTLStore,
         templates: Templates,
         clock: Clock | None = None,
     ) -> None:
         self.settings = settings
+        self.registry = registry
         self.issuer = settings.issuer
         self.store = store
         self.templates = templates
@@ -119,8 +121,8 @@ class DemoApp:
 
     @property
     def client(self) -> ClientSettings | None:
-        """The demo's client entry in the settings in service (a reload may change it)."""
-        return self.settings.client(CLIENT_ID)
+        """The demo's client entry in service (a reload may change it)."""
+        return self.registry.client(CLIENT_ID)
 
     def app(self) -> Starlette:
         return Starlette(

@@ -5,7 +5,8 @@ hands a `LoginRequest` to an authenticator's pages and gets back an `Authenticat
 `Failure` through the `LoginHandoff` it gave the authenticator. BankID hint codes, order
 references and RFA messages never cross this boundary.
 
-A leaf package: it imports nothing else of idp.
+A leaf package: it imports nothing else of idp. The module `personal_number` (Swedish
+personal numbers: parse, check digit) is public as a whole.
 """
 
 from __future__ import annotations
@@ -93,8 +94,10 @@ class LoginHandoff(Protocol):
 class BrowserAuthenticator(Protocol):
     """An authenticator with its own pages (BankID: QR or same-device autostart)."""
 
-    #: ACR values this authenticator can satisfy, for discovery and acr_values matching.
-    acr_values: tuple[str, ...]
+    @property
+    def acr_values(self) -> tuple[str, ...]:
+        """ACR values this authenticator can satisfy, for discovery and acr_values matching."""
+        ...
 
     def routes(self) -> list[BaseRoute]: ...
 
@@ -125,9 +128,15 @@ class BackchannelAuthenticator(Protocol):
     store every instance shares.
     """
 
-    acr_values: tuple[str, ...]
-    #: Seconds between polls (BankID: collect about every 2 s).
-    poll_interval: float
+    @property
+    def acr_values(self) -> tuple[str, ...]:
+        """ACR values this authenticator can satisfy."""
+        ...
+
+    @property
+    def poll_interval(self) -> float:
+        """Seconds between polls (BankID: collect about every 2 s)."""
+        ...
 
     def resolve_login_hint(self, login_hint: str) -> str | None:
         """The subject a hint names, or None when it names nobody this authenticator knows."""
@@ -140,3 +149,18 @@ class BackchannelAuthenticator(Protocol):
     async def poll(self, request_id: str) -> Pending | Authentication | Failure: ...
 
     async def cancel(self, request_id: str) -> None: ...
+
+
+__all__ = [
+    "Authentication",
+    "BackchannelAuthenticator",
+    "BackchannelRequest",
+    "BrowserAuthenticator",
+    "Failure",
+    "FailureReason",
+    "LoginHandoff",
+    "LoginRequest",
+    "Pending",
+    "Result",
+    "personal_number",
+]

@@ -1,9 +1,12 @@
-"""BankID RP API v6.0: client, QR, launch links, user messages, simulator.
+"""BankID RP API v6.0: client, QR, launch links, user messages, simulator, and the two
+authenticators the app wires into the protocol core (browser login, phone authentication).
 
 What other packages may use; the simulator has its own package, `idp.bankid.simulator`.
 """
 
+from idp.bankid.authenticator import BankIDAuthenticator
 from idp.bankid.client import BankIDClient
+from idp.bankid.environment import make_client
 from idp.bankid.errors import (
     AlreadyInProgress,
     BankIDAPIError,
@@ -48,11 +51,16 @@ from idp.bankid.models import (
     UserVisibleTransaction,
     WebDevice,
 )
+from idp.bankid.orders import LoginOrders
+from idp.bankid.phone import PhoneAuthenticator
 from idp.bankid.qr import current_qr_payload, elapsed_seconds, qr_auth_code, qr_payload, qr_svg
 from idp.bankid.rfa import RFA, Message, message
 from idp.bankid.tls import (
     PRODUCTION_BASE_URL,
+    ROOT_CA_FILES,
     TEST_BASE_URL,
+    TEST_RP_PASSWORD,
+    TEST_RP_PKCS12,
     CertificateError,
     Environment,
     create_ssl_context,
@@ -61,10 +69,14 @@ from idp.bankid.tls import (
 __all__ = [
     "PRODUCTION_BASE_URL",
     "RFA",
+    "ROOT_CA_FILES",
     "TEST_BASE_URL",
+    "TEST_RP_PASSWORD",
+    "TEST_RP_PKCS12",
     "AlreadyInProgress",
     "AppDevice",
     "BankIDAPIError",
+    "BankIDAuthenticator",
     "BankIDClient",
     "BankIDConnectionError",
     "BankIDError",
@@ -83,12 +95,14 @@ __all__ = [
     "InternalError",
     "InvalidParameters",
     "InvalidRequest",
+    "LoginOrders",
     "Maintenance",
     "Message",
     "MethodNotAllowed",
     "Money",
     "NotFound",
     "OrderResponse",
+    "PhoneAuthenticator",
     "PhoneOrderResponse",
     "Platform",
     "RateLimited",
@@ -112,6 +126,7 @@ __all__ = [
     "detect_platform",
     "elapsed_seconds",
     "launch_link",
+    "make_client",
     "message",
     "message_for",
     "message_for_collect",

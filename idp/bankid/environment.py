@@ -12,7 +12,11 @@ production client (create_app calls it once).
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TypedDict
+
 import httpx
+from starlette.types import ASGIApp
 
 from idp.bankid.client import BankIDClient
 from idp.bankid.tls import (
@@ -31,14 +35,14 @@ IN_PROCESS_SIMULATOR = "http://bankid-simulator.invalid/rp/v6.0/"
 
 
 def make_client(
-    settings: BankIDSettings, clock: Clock, *, simulator: object | None = None
+    settings: BankIDSettings, clock: Clock, *, simulator: ASGIApp | None = None
 ) -> BankIDClient:
     """The BankID client for these settings; `simulator` is the mounted simulator ASGI app."""
     timeout = settings.timeout_seconds
     if settings.environment == "simulator" and settings.base_url is None:
         if simulator is None:
             raise ValueError("the in-process simulator app is needed for environment simulator")
-        transport = httpx.ASGITransport(app=simulator)  # type: ignore[arg-type]
+        transport = httpx.ASGITransport(app=simulator)
         return BankIDClient(IN_PROCESS_SIMULATOR, clock=clock, transport=transport, timeout=timeout)
     if settings.environment == "simulator":
         assert settings.base_url is not None
@@ -46,7 +50,7 @@ def make_client(
         if settings.base_url.startswith("https://"):
             context = create_ssl_context(
                 ca_file=settings.ca_certificate,
-                **_client_certificate(settings),  # type: ignore[arg-type]
+                **_client_certificate(settings),
             )
         return BankIDClient(settings.base_url, clock=clock, ssl_context=context, timeout=timeout)
     env = Environment(settings.environment)
@@ -54,17 +58,22 @@ def make_client(
     certificate = _client_certificate(settings)
     if not certificate and env is Environment.TEST:
         certificate = {"pkcs12_file": TEST_RP_PKCS12, "password": TEST_RP_PASSWORD}
-    context = create_ssl_context(
-        environment=env,
-        ca_file=settings.ca_certificate,
-        **certificate,  # type: ignore[arg-type]
-    )
+    context = create_ssl_context(environment=env, ca_file=settings.ca_certificate, **certificate)
     return BankIDClient(
         settings.base_url or default, clock=clock, ssl_context=context, timeout=timeout
     )
 
 
-def _client_certificate(settings: BankIDSettings) -> dict[str, object]:
+class ClientCertificate(TypedDict, total=False):
+    """The RP certificate, as `create_ssl_context` takes it."""
+
+    cert_file: Path
+    key_file: Path | None
+    pkcs12_file: Path
+    password: str | None
+
+
+def _client_certificate(settings: BankIDSettings) -> ClientCertificate:
     if settings.certificate is None:
         return {}
     password = settings.certificate_password.get() if settings.certificate_password else None

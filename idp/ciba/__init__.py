@@ -4,6 +4,9 @@
 mounts `Ciba.routes()`, contributes `Ciba.metadata()` to discovery and runs `Ciba.running()`
 for its lifetime (the followers live there). Push delivery is not offered (FAPI-CIBA forbids
 it; node-oidc-provider and Keycloak leave it out too).
+
+What other packages may use; the module `tryout` (`idp ciba`: a relying party's side of a
+backchannel login) is public as a whole.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from idp.ciba.links import SubjectLinks
 from idp.ciba.notify import PingNotifier
 from idp.ciba.service import CibaService
 from idp.clock import Clock
-from idp.config import CIBA_GRANT, Settings
+from idp.config import CIBA_GRANT, Registry, Settings
 from idp.keys import SigningKeys
 from idp.oidc.server import OAuthBridge
 from idp.store.ttl import TTLStore
@@ -66,6 +69,7 @@ class Ciba:
 def install_ciba(
     *,
     settings: Settings,
+    registry: Registry,
     clock: Clock,
     store: TTLStore,
     sessions: sessionmaker[Session],
@@ -81,6 +85,7 @@ def install_ciba(
     links = SubjectLinks(sessions, link_secret, clock, settings.ciba.id_token_hint_max_age_seconds)
     service = CibaService(
         settings=settings,
+        registry=registry,
         store=store,
         clock=clock,
         authenticator=authenticator,
@@ -93,6 +98,7 @@ def install_ciba(
     bridge.register_grant_class(type("CibaGrant", (CibaGrant,), {"service": service}))
     endpoint = BackchannelEndpoint(
         settings=settings,
+        registry=registry,
         bridge=bridge,
         service=service,
         authenticator=authenticator,
@@ -113,4 +119,5 @@ __all__ = [
     "PingNotifier",
     "check_binding_message",
     "install_ciba",
+    "tryout",
 ]

@@ -32,7 +32,7 @@ from idp.ciba.errors import (
 from idp.ciba.links import SubjectLinks
 from idp.ciba.service import Accepted, CibaService
 from idp.clock import Clock
-from idp.config import CIBA_GRANT, ClientSettings, Settings
+from idp.config import CIBA_GRANT, ClientSettings, Registry, Settings
 from idp.keys import SigningKeys
 from idp.oidc import claims as claims_mod
 from idp.oidc.server import (
@@ -86,6 +86,7 @@ class BackchannelEndpoint:
         self,
         *,
         settings: Settings,
+        registry: Registry,
         bridge: OAuthBridge,
         service: CibaService,
         authenticator: BackchannelAuthenticator,
@@ -94,6 +95,7 @@ class BackchannelEndpoint:
         clock: Clock,
     ) -> None:
         self.settings = settings
+        self.registry = registry
         self.bridge = bridge
         self.service = service
         self.authenticator = authenticator
@@ -257,7 +259,7 @@ class BackchannelEndpoint:
         return str(claims["sub"])
 
     def granted_scope(self, client: ClientSettings, form: dict[str, str]) -> str:
-        granted = claims_mod.granted_scopes(form["scope"].split(), client, self.settings)
+        granted = claims_mod.granted_scopes(form["scope"].split(), client, self.registry.current)
         if "openid" not in granted:
             raise InvalidScope("scope must include openid")
         return " ".join(granted)

@@ -1,9 +1,10 @@
 """The CIBA grant at the token endpoint: grant_type=urn:openid:params:grant-type:ciba (§10.1).
 
 Authlib runs this in a worker thread (idp.oidc.server); the request state lives in the async
-TTL store, reached through `CibaService.redeem`. Tokens are made by the bridge's generator, as
-for the code flow: an ID token with the claims the granted scopes release, a JWT access token,
-and a refresh token only when the client's entry has the refresh_token grant.
+TTL store, reached through `CibaService.redeem` with `call_async`. Tokens are made by the
+bridge's generator, as for the code flow: an ID token with the claims the granted scopes
+release, a JWT access token, and a refresh token only when the client's entry has the
+refresh_token grant.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from idp.ciba.service import CibaService
 from idp.config import CIBA_GRANT
-from idp.oidc.server import CONFIDENTIAL_METHODS, OAuthBridge, TokenUser, _run
+from idp.oidc.server import CONFIDENTIAL_METHODS, OAuthBridge, TokenUser
+from idp.oidc.threads import call_async
 from idp.oidc.tokens import AuthContext, new_id
 
 log = logging.getLogger("idp.ciba")
@@ -39,7 +41,7 @@ class CibaGrant(BaseGrant, TokenEndpointMixin):
         if not auth_req_id:
             raise InvalidRequestError("auth_req_id is required")
         self.request.client = client
-        self.request.credential = _run(self.service.redeem, auth_req_id, client.client_id)
+        self.request.credential = call_async(self.service.redeem, auth_req_id, client.client_id)
 
     def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
         client = self.request.client

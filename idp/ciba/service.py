@@ -53,7 +53,7 @@ from idp.ciba.state import (
     Status,
 )
 from idp.clock import Clock, SystemClock
-from idp.config import ClientSettings, Settings
+from idp.config import ClientSettings, Registry, Settings
 from idp.oidc import claims as claims_mod
 from idp.oidc.subject import subject_for
 from idp.store.db import run_db
@@ -94,6 +94,7 @@ class CibaService:
         self,
         *,
         settings: Settings,
+        registry: Registry,
         store: TTLStore,
         clock: Clock,
         authenticator: BackchannelAuthenticator,
@@ -104,6 +105,7 @@ class CibaService:
         follow_lease: float | None = None,
     ) -> None:
         self.settings = settings
+        self.registry = registry
         self.store = store
         self.clock = clock
         self.authenticator = authenticator
@@ -299,7 +301,8 @@ class CibaService:
             log.info("ciba cancel raised %s", type(exc).__name__)
 
     async def _conclude(self, req: CibaRequest, result: Authentication | Failure) -> None:
-        client = self.settings.client(req.client_id)
+        registered = self.registry.current
+        client = registered.client(req.client_id)
         if client is None:  # the configuration no longer has this client
             await self._finish(req, Status.DENIED, FailureReason.INTERNAL.value)
             return
@@ -315,7 +318,7 @@ class CibaService:
             )
             await self._finish(req, Status.DENIED, "subject_mismatch")
             return
-        released = claims_mod.release(result.claims, req.scope.split(), self.settings, client)
+        released = claims_mod.release(result.claims, req.scope.split(), registered, client)
         payload = {
             "acr": result.acr,
             "amr": list(result.amr),
@@ -352,7 +355,7 @@ class CibaService:
             await self._ping(done)
 
     async def _ping(self, req: CibaRequest) -> None:
-        client = self.settings.client(req.client_id)
+        client = self.registry.client(req.client_id)
         endpoint = client.backchannel_client_notification_endpoint if client else None
         if not endpoint or not req.notification_token:
             return

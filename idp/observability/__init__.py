@@ -3,7 +3,7 @@
 Imports only idp.config and idp.clock of idp (checked by lint-imports).
 """
 
-from idp.observability.certs import CertificateReport, check_bankid_certificate
+from idp.observability.certs import CertificateReport, Severity, check_bankid_certificate
 from idp.observability.logging import RequestIdMiddleware, configure_logging, current_request_id
 from idp.observability.metrics import Metrics, RequestMetrics
 
@@ -12,6 +12,7 @@ __all__ = [
     "Metrics",
     "RequestIdMiddleware",
     "RequestMetrics",
+    "Severity",
     "check_bankid_certificate",
     "configure_logging",
     "current_request_id",

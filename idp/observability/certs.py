@@ -21,6 +21,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from idp.clock import Clock
@@ -95,7 +96,7 @@ def _read(path: Path, key: str) -> bytes:
         raise _Unreadable(key, f"cannot read {path}: {exc.strerror}") from None
 
 
-def _load_pem_key(data: bytes, password: bytes | None, key: str) -> object:
+def _load_pem_key(data: bytes, password: bytes | None, key: str) -> PrivateKeyTypes:
     try:
         return serialization.load_pem_private_key(data, password)
     except TypeError:
@@ -115,7 +116,7 @@ def _load_pem_key(data: bytes, password: bytes | None, key: str) -> object:
 
 def _load(
     certificate: Path, password: bytes | None, key_file: Path | None
-) -> tuple[x509.Certificate, object, list[x509.Certificate]]:
+) -> tuple[x509.Certificate, PrivateKeyTypes, list[x509.Certificate]]:
     data = _read(certificate, "certificate")
     if b"-----BEGIN" not in data:
         try:
@@ -140,8 +141,8 @@ def _load(
     return certs[0], key, certs[1:]
 
 
-def _public_bytes(public_key: object) -> bytes:
-    return public_key.public_bytes(  # type: ignore[attr-defined]
+def _public_bytes(public_key: PublicKeyTypes) -> bytes:
+    return public_key.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
 
@@ -206,9 +207,7 @@ def inspect_certificate(
     def add(severity: Severity, message: str, setting: str = "certificate") -> None:
         problems.append(Problem(severity, setting, message))
 
-    matches = _public_bytes(private_key.public_key()) == _public_bytes(  # type: ignore[attr-defined]
-        cert.public_key()
-    )
+    matches = _public_bytes(private_key.public_key()) == _public_bytes(cert.public_key())
     if not matches:
         add(Severity.ERROR, "the private key does not belong to the certificate")
 

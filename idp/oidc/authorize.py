@@ -26,7 +26,7 @@ from idp.authn import (
     Result,
 )
 from idp.clock import Clock
-from idp.config import ClientSettings, Settings
+from idp.config import ClientSettings, Registry, Settings
 from idp.keys import SigningKeys
 from idp.oidc import claims as claims_mod
 from idp.oidc.sessions import LoginTransactions, Sessions, SSOSession
@@ -108,6 +108,7 @@ class AuthorizationEndpoint:
         self,
         *,
         settings: Settings,
+        registry: Registry,
         store: TTLStore,
         clock: Clock,
         keys: SigningKeys,
@@ -119,6 +120,7 @@ class AuthorizationEndpoint:
         subject_secret: bytes,
     ) -> None:
         self.settings = settings
+        self.registry = registry
         self.store = store
         self.clock = clock
         self.keys = keys
@@ -149,7 +151,7 @@ class AuthorizationEndpoint:
             return values[0] if values else None
 
         client_id = single("client_id")
-        client = self.settings.client(client_id) if client_id else None
+        client = self.registry.client(client_id) if client_id else None
         if client is None:
             raise FatalError("invalid_client", "authz.unknown_client")
         redirect_uri = single("redirect_uri")
@@ -187,7 +189,7 @@ class AuthorizationEndpoint:
         requested = (p("scope") or "").split()
         if "openid" not in requested:
             raise RedirectError("invalid_scope", "the openid scope is required")
-        scopes = claims_mod.granted_scopes(requested, client, self.settings)
+        scopes = claims_mod.granted_scopes(requested, client, self.registry.current)
 
         challenge, method = p("code_challenge"), p("code_challenge_method")
         if challenge is None:
@@ -348,7 +350,7 @@ class AuthorizationEndpoint:
             req.claims_request, "userinfo"
         ) | claims_mod.requested_names(req.claims_request, "id_token")
         released = claims_mod.release(
-            session.claims, req.scope.split(), self.settings, client, extra
+            session.claims, req.scope.split(), self.registry.current, client, extra
         )
         auth = AuthContext(
             session.acr, session.amr, session.auth_time, released, req.claims_request
@@ -392,7 +394,7 @@ class AuthorizationEndpoint:
         if value is None or value.get("result") is not None:
             return None
         req = ValidatedRequest.from_state(value["request"])
-        client = self.settings.client(req.client_id)
+        client = self.registry.client(req.client_id)
         if client is None:
             return None
         return self._login_request(transaction_id, client, req)
@@ -427,7 +429,7 @@ class AuthorizationEndpoint:
         if value is None:
             return self._fatal(request, FatalError("invalid_request", "authz.expired_login"))
         req = ValidatedRequest.from_state(value["request"])
-        client = self.settings.client(req.client_id)
+        client = self.registry.client(req.client_id)
         if client is None or req.redirect_uri not in client.redirect_uris:
             return self._fatal(request, FatalError("invalid_client", "authz.unknown_client"))
         result = value["result"]

@@ -6,6 +6,9 @@ authenticator's result through the `scopes:` mapping, so a new scope needs no co
 `claims` request parameter (OIDC Core §5.5) can ask for individual claims, but only claims of
 the client's allowed scopes that are listed in `claims_parameter_scopes` (default: profile), so
 the personal number is never released without its own scope.
+
+The scopes come from the registrations in service (`idp.config.Registrations`), which a reload
+replaces: callers pass the ones they read once for the request.
 """
 
 from __future__ import annotations
@@ -14,25 +17,25 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from idp.config import ClientSettings, Settings
+from idp.config import ClientSettings, Registrations
 
 
 def granted_scopes(
-    requested: Iterable[str], client: ClientSettings, settings: Settings
+    requested: Iterable[str], client: ClientSettings, registered: Registrations
 ) -> list[str]:
-    allowed = set(client.scopes) & set(settings.scopes)
+    allowed = set(client.scopes) & set(registered.scopes)
     return [s for s in dict.fromkeys(requested) if s in allowed]
 
 
-def requestable_claims(client: ClientSettings, settings: Settings) -> set[str]:
+def requestable_claims(client: ClientSettings, registered: Registrations) -> set[str]:
     """Claims the `claims` parameter may ask for: those of the client's allowed scopes that
     operators marked as requestable one by one (never the personal number by default)."""
-    scopes = set(client.scopes) & set(settings.claims_parameter_scopes)
-    return {c for s in scopes for c in settings.scopes.get(s, [])}
+    scopes = set(client.scopes) & registered.claims_parameter_scopes
+    return {c for s in scopes for c in registered.scopes.get(s, ())}
 
 
-def scope_claims(scopes: Iterable[str], settings: Settings) -> set[str]:
-    return {c for s in scopes for c in settings.scopes.get(s, [])}
+def scope_claims(scopes: Iterable[str], registered: Registrations) -> set[str]:
+    return {c for s in scopes for c in registered.scopes.get(s, ())}
 
 
 def parse_claims_request(raw: str | None) -> dict[str, Any]:
@@ -65,11 +68,11 @@ def requested_names(claims_request: Mapping[str, Any], target: str) -> set[str]:
 def release(
     available: Mapping[str, Any],
     scopes: Iterable[str],
-    settings: Settings,
+    registered: Registrations,
     client: ClientSettings,
     extra: Iterable[str] = (),
 ) -> dict[str, Any]:
     """The claims of `available` that the scopes (plus permitted individual requests) release."""
-    names = scope_claims(scopes, settings) | (set(extra) & requestable_claims(client, settings))
+    names = scope_claims(scopes, registered) | (set(extra) & requestable_claims(client, registered))
     names -= {"sub"}
     return {k: available[k] for k in sorted(names) if k in available}

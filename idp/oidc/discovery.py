@@ -13,14 +13,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from idp.config import Settings
+from idp.config import Registry, Settings
 
 Contribution = Callable[[], dict[str, Any]]
 
 
 class Discovery:
-    def __init__(self, settings: Settings, signing_algs: tuple[str, ...]) -> None:
+    def __init__(
+        self, settings: Settings, registry: Registry, signing_algs: tuple[str, ...]
+    ) -> None:
         self.settings = settings
+        self.registry = registry
         self._contributions: list[Contribution] = []
         self._base = {
             "issuer": settings.issuer,
@@ -38,7 +41,7 @@ class Discovery:
         self._contributions.append(contribution)
 
     def document(self) -> dict[str, Any]:
-        scopes = self.settings.scopes  # read each time: a reload may change them
+        scopes = self.registry.current.scopes  # read each time: a reload may change them
         doc = {
             **self._base,
             "scopes_supported": sorted(scopes),

@@ -14,7 +14,7 @@ import jwt
 from starlette.requests import Request
 from starlette.responses import Response
 
-from idp.config import ClientSettings, Settings
+from idp.config import ClientSettings, Registry, Settings
 from idp.keys import SigningKeys
 from idp.oidc.authorize import redirect_to
 from idp.oidc.sessions import Sessions, SSOSession
@@ -37,6 +37,7 @@ class Logout:
     def __init__(
         self,
         settings: Settings,
+        registry: Registry,
         keys: SigningKeys,
         sessions: Sessions,
         tokens: TokenService,
@@ -44,6 +45,7 @@ class Logout:
         templates: Templates,
     ) -> None:
         self.settings = settings
+        self.registry = registry
         self.keys = keys
         self.sessions = sessions
         self.tokens = tokens
@@ -77,7 +79,7 @@ class Logout:
         client_id = p.get("client_id") or (str(hint["aud"]) if hint and "aud" in hint else None)
         if hint and p.get("client_id") and p["client_id"] != hint.get("aud"):
             raise LogoutError("logout.bad_hint")
-        client = self.settings.client(client_id) if client_id else None
+        client = self.registry.client(client_id) if client_id else None
         uri = p.get("post_logout_redirect_uri")
         if uri is not None:
             # §3: the value MUST have been registered; compared exactly (RFC 9700 §4.11).

@@ -10,7 +10,7 @@ from starlette.routing import BaseRoute, Route
 
 from idp.authn import BrowserAuthenticator, LoginHandoff
 from idp.clock import Clock
-from idp.config import CIBA_GRANT, Settings
+from idp.config import Registry, Settings
 from idp.keys import SigningKeys
 from idp.oidc import messages  # noqa: F401  (registers the texts)
 from idp.oidc.authorize import AuthorizationEndpoint
@@ -32,6 +32,7 @@ class OpenIDProvider:
         self,
         *,
         settings: Settings,
+        registry: Registry,
         clock: Clock,
         store: TTLStore,
         db: sessionmaker[Session],
@@ -42,10 +43,12 @@ class OpenIDProvider:
         grant_secret: bytes,
     ) -> None:
         self.settings = settings
+        self.registry = registry
         self.tokens = TokenService(settings, keys, db, clock, grant_secret)
         self.sessions = Sessions(store, clock, settings.session, cookies)
         self.authorization = AuthorizationEndpoint(
             settings=settings,
+            registry=registry,
             store=store,
             clock=clock,
             keys=keys,
@@ -56,9 +59,11 @@ class OpenIDProvider:
             templates=templates,
             subject_secret=subject_secret,
         )
-        self.bridge = OAuthBridge(settings, self.tokens, store, clock)
-        self.userinfo = UserInfo(settings, self.tokens, store)
-        self.logout = Logout(settings, keys, self.sessions, self.tokens, cookies, templates)
+        self.bridge = OAuthBridge(settings, registry, self.tokens, store, clock)
+        self.userinfo = UserInfo(settings, registry, self.tokens, store)
+        self.logout = Logout(
+            settings, registry, keys, self.sessions, self.tokens, cookies, templates
+        )
         self.authenticator: BrowserAuthenticator | None = None
 
     def attach(self, factory: AuthenticatorFactory) -> BrowserAuthenticator:
@@ -85,7 +90,7 @@ class OpenIDProvider:
 
     def metadata(self, discovery: Discovery) -> dict[str, Any]:
         grants = ["authorization_code", "refresh_token"]
-        if any("client_credentials" in c.grant_types for c in self.settings.clients):
+        if any("client_credentials" in c.grant_types for c in self.registry.current.clients):
             grants.append("client_credentials")
         url = discovery.url
         return {
@@ -116,4 +121,4 @@ class OpenIDProvider:
         }
 
 
-__all__ = ["CIBA_GRANT", "AuthenticatorFactory", "OpenIDProvider"]
+__all__ = ["AuthenticatorFactory", "OpenIDProvider"]

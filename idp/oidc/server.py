@@ -3,7 +3,7 @@
 Authlib has no Starlette server integration (authlib/authlib#63, #340). This module reads the
 request body with `await`, hands Authlib a pre-read request, and runs Authlib's grant code in a
 worker thread; the few hooks that need the async TTL store call back into the event loop with
-`anyio.from_thread.run`. Protocol logic stays in Authlib's grant classes; persistence is in
+`call_async` (idp.oidc.threads). Protocol logic stays in Authlib's grant classes; persistence is in
 small query/authenticate hooks, as Authlib intends.
 """
 
@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
-import anyio.from_thread
 import anyio.to_thread
 from authlib.oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import (
@@ -27,7 +26,6 @@ from authlib.oauth2.rfc6749 import (
     OAuth2Request,
     grants,
 )
-from authlib.oauth2.rfc6749.authenticate_client import _validate_client
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
@@ -38,34 +36,37 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from idp.clock import Clock
-from idp.config import CIBA_GRANT, ClientSettings, Settings
+from idp.config import ClientSettings, Registrations, Registry, Settings
 from idp.oidc import claims as claims_mod
+from idp.oidc.threads import call_async
 from idp.oidc.tokens import AuthContext, TokenService
 from idp.store.db import DRIVER_UNAVAILABLE, DatabaseUnavailable
 from idp.store.ttl import StoreUnavailable, TTLStore
 
 log = logging.getLogger("idp.oidc")
-T = TypeVar("T")
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 CONFIDENTIAL_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 MAX_FORM_FIELDS = 50
 MAX_BODY = 64 * 1024
-
-
-def _run(fn: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
-    """Call an async store operation from Authlib's worker thread."""
-    return anyio.from_thread.run(fn, *args)
+#: What makes a back-channel request answer 503 temporarily_unavailable.
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    StoreUnavailable,
+    DatabaseUnavailable,
+    *DRIVER_UNAVAILABLE,
+)
 
 
 # ---------------------------------------------------------------------------- client model
 
 
 class Client(ClientMixin):
-    def __init__(self, settings: ClientSettings, server_settings: Settings) -> None:
+    """A client entry as Authlib sees it, with the registrations it was found in."""
+
+    def __init__(self, settings: ClientSettings, registered: Registrations) -> None:
         self.settings = settings
-        self._server_settings = server_settings
+        self.registered = registered
 
     @property
     def client_id(self) -> str:
@@ -79,7 +80,7 @@ class Client(ClientMixin):
 
     def get_allowed_scope(self, scope: str | None) -> str:
         requested = (scope or "").split() or list(self.settings.scopes)
-        return " ".join(claims_mod.granted_scopes(requested, self.settings, self._server_settings))
+        return " ".join(claims_mod.granted_scopes(requested, self.settings, self.registered))
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         return redirect_uri in self.settings.redirect_uris
@@ -221,7 +222,7 @@ class CodeGrant(grants.AuthorizationCodeGrant):
     def query_authorization_code(self, code: str, client: Client) -> CodeRecord | None:
         if not isinstance(code, str) or len(code) > 200:
             return None
-        consumed = _run(self.bridge.store.consume, "code", code)
+        consumed = call_async(self.bridge.store.consume, "code", code)
         if consumed is None:
             return None
         value = consumed.value
@@ -233,7 +234,7 @@ class CodeGrant(grants.AuthorizationCodeGrant):
             self.bridge.tokens.revoke_grant(value["grant_id"])
             return None
         # Keep only what replay detection needs, not the claims.
-        _run(
+        call_async(
             self.bridge.store.update,
             "code",
             code,
@@ -343,13 +344,14 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
     def validate_jti(self, claims: Any, jti: str) -> bool:
         if not isinstance(jti, str) or len(jti) > 200:
             return False
-        return _run(self.bridge.store.add, "jti", f"{claims['iss']}|{jti}", {}, 3600)
+        return call_async(self.bridge.store.add, "jti", f"{claims['iss']}|{jti}", {}, 3600)
 
     def resolve_client_public_key(self, client: Client) -> KeySet:
         jwks = client.settings.jwks
         if not jwks:
             raise InvalidClientError(description="the client has no registered keys")
-        return KeySet.import_key_set(jwks)  # type: ignore[arg-type]
+        # The configuration checked that jwks is a JWK Set (an object with a "keys" list).
+        return KeySet.import_key_set({"keys": jwks["keys"]})
 
     def authenticate_client(self, client: Client) -> Client:
         if client.settings.token_endpoint_auth_method == self.CLIENT_AUTH_METHOD:
@@ -376,7 +378,11 @@ def basic_auth(
     client_id, sep, secret = decoded.partition(":")
     if not sep:
         return None
-    client = _validate_client(query_client, unquote_plus(client_id), 401)
+    client = query_client(unquote_plus(client_id))
+    if client is None:
+        raise InvalidClientError(
+            status_code=401, description="The client does not exist on this server."
+        )
     return client if client.check_client_secret(unquote_plus(secret)) else None
 
 
@@ -408,7 +414,7 @@ def _lookup_token(bridge: OAuthBridge, token: str) -> IntrospectedToken | None:
         claims = bridge.tokens.verify_access_token(token)
         if (
             claims is None
-            or _run(bridge.store.get, "revoked_at", str(claims.get("jti"))) is not None
+            or call_async(bridge.store.get, "revoked_at", str(claims.get("jti"))) is not None
         ):
             return None
         return IntrospectedToken(
@@ -498,7 +504,7 @@ class Revocation(RevocationEndpoint):
             return
         exp = float(token.claims.get("exp", 0))
         ttl = max(1.0, exp - self.bridge.clock.now())
-        _run(
+        call_async(
             self.bridge.store.put,
             "revoked_at",
             str(token.claims.get("jti")),
@@ -513,8 +519,16 @@ class Revocation(RevocationEndpoint):
 class OAuthBridge(AuthorizationServer):
     """Authlib's AuthorizationServer, adapted: pre-read requests in, (status, body, headers) out."""
 
-    def __init__(self, settings: Settings, tokens: TokenService, store: TTLStore, clock: Clock):
-        self.settings = settings  # the live settings: clients and scopes may be reloaded
+    def __init__(
+        self,
+        settings: Settings,
+        registry: Registry,
+        tokens: TokenService,
+        store: TTLStore,
+        clock: Clock,
+    ):
+        self.settings = settings
+        self.registry = registry  # clients and scopes: a reload may replace them
         super().__init__()
         self.tokens = tokens
         self.store = store
@@ -536,17 +550,20 @@ class OAuthBridge(AuthorizationServer):
 
     # -- Authlib hooks
 
-    @property  # type: ignore[override]
+    @property
     def scopes_supported(self) -> list[str]:
-        return list(self.settings.scopes)
+        return list(self.registry.current.scopes)
 
     @scopes_supported.setter
     def scopes_supported(self, value: Any) -> None:
         """Authlib's constructor sets it; ours always follows the settings in service."""
 
     def query_client(self, client_id: str) -> Client | None:
-        found = self.settings.client(client_id) if isinstance(client_id, str) else None
-        return None if found is None else Client(found, self.settings)
+        if not isinstance(client_id, str):
+            return None
+        registered = self.registry.current
+        found = registered.client(client_id)
+        return None if found is None else Client(found, registered)
 
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
         """Nothing to do: tokens are JWTs and refresh tokens are stored when generated."""
@@ -595,7 +612,7 @@ class OAuthBridge(AuthorizationServer):
         if "openid" in scope.split():
             extra = claims_mod.requested_names(user.auth.claims_request, "id_token")
             released = claims_mod.release(
-                user.auth.claims, scope.split(), self.settings, settings, extra
+                user.auth.claims, scope.split(), client.registered, settings, extra
             )
             out["id_token"] = self.tokens.id_token(
                 client=settings,
@@ -632,7 +649,7 @@ class OAuthBridge(AuthorizationServer):
         )
         try:
             status, body, headers = await anyio.to_thread.run_sync(call, prepared)
-        except (StoreUnavailable, DatabaseUnavailable, *DRIVER_UNAVAILABLE):
+        except UNAVAILABLE:
             return oauth_json(
                 503,
                 {
@@ -669,4 +686,12 @@ def oauth_json(status: int, body: Any, headers: dict[str, str] | None = None) ->
     return JSONResponse(body, status_code=status, headers=merged)
 
 
-__all__ = ["CIBA_GRANT", "OAuthBridge", "TokenUser", "oauth_json", "read_form"]
+__all__ = [
+    "CONFIDENTIAL_METHODS",
+    "BadRequest",
+    "OAuthBridge",
+    "PreparedRequest",
+    "TokenUser",
+    "oauth_json",
+    "read_form",
+]

@@ -18,7 +18,7 @@ from typing import Any
 
 import jwt
 from cryptography.fernet import InvalidToken
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from idp.clock import Clock
@@ -217,7 +217,9 @@ class TokenService:
                 .where(RefreshToken.token_hash == token_hash(token), RefreshToken.used_at.is_(None))
                 .values(used_at=self.clock.now())
             )
-            return result.rowcount == 1  # type: ignore[attr-defined]
+            # An UPDATE's result is a CursorResult (Session.execute is typed for any statement).
+            assert isinstance(result, CursorResult)
+            return result.rowcount == 1
 
     # ------------------------------------------------------------------ JWTs
 

@@ -12,7 +12,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from idp.config import Settings
+from idp.config import Registry, Settings
 from idp.oidc import claims as claims_mod
 from idp.oidc.tokens import TokenService
 from idp.store.db import DatabaseUnavailable, run_db
@@ -29,8 +29,11 @@ def _challenge(realm: str, error: str | None = None, description: str | None = N
 
 
 class UserInfo:
-    def __init__(self, settings: Settings, tokens: TokenService, store: TTLStore) -> None:
+    def __init__(
+        self, settings: Settings, registry: Registry, tokens: TokenService, store: TTLStore
+    ) -> None:
         self.settings = settings
+        self.registry = registry
         self.tokens = tokens
         self.store = store
         self.realm = settings.issuer
@@ -88,10 +91,11 @@ class UserInfo:
             return self._deny(
                 401, "invalid_token", "the access token is invalid, expired or revoked"
             )
-        client = self.settings.client(grant.client_id)
+        registered = self.registry.current
+        client = registered.client(grant.client_id)
         scopes = str(claims.get("scope", "")).split()
         if client is None or "openid" not in scopes:
             return self._deny(403, "insufficient_scope", "the openid scope is required")
         extra = claims_mod.requested_names(grant.auth.claims_request, "userinfo")
-        released = claims_mod.release(grant.auth.claims, scopes, self.settings, client, extra)
+        released = claims_mod.release(grant.auth.claims, scopes, registered, client, extra)
         return JSONResponse({"sub": grant.sub, **released}, headers={"Cache-Control": "no-store"})

@@ -194,7 +194,7 @@ class RedisTTLStore:
         self, kind: str, key: str, value: Value, ttl: float, *, grant_id: str | None = None
     ) -> None:
         k = self._key(kind, key)
-        args = [_dumps(value), _ttl_ms(ttl), grant_id or "", self._grant_prefix]
+        args: list[str | int] = [_dumps(value), _ttl_ms(ttl), grant_id or "", self._grant_prefix]
         gk = "" if grant_id is None else self._grant_prefix + grant_id
         await self._call("put", lambda: self._put(keys=[k, gk], args=args))
 

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Collection, Mapping
 
+from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -82,8 +83,8 @@ class BurstLog:
         )
 
 
-def install(  # type: ignore[no-untyped-def]
-    app,
+def install(
+    app: Starlette,
     templates: Templates,
     *,
     unavailable: Mapping[type[Exception], str] | None = None,

@@ -1,5 +1,8 @@
 """Configuration: one validated object; every problem reported with its file and path."""
 
+import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -193,3 +196,122 @@ def test_config_path_can_come_from_the_environment(bad_file, monkeypatch, capsys
     monkeypatch.setenv("IDP_CONFIG", str(bad_file))
     assert main(["serve", "--port", "1"]) != 0
     assert str(bad_file) in capsys.readouterr().err
+
+
+# One file, five kinds of mistake; an undefined ${VAR} must not hide its entry's other problems.
+EVERY_PROBLEM = textwrap.dedent(
+    """\
+    issuer: https://id.example.com
+    scope:
+      employee: [name]
+    clients:
+      - client_id: webshop
+        client_secret: ${IDP_TEST_UNDEFINED_WEBSHOP_SECRET}
+      - client_id: mobile
+        token_endpoint_auth_method: none
+        redirect_uris: ["not a url"]
+      - client_id: webshop
+        client_secret: 0123456789abcdef0123
+        redirect_uris: [https://shop.example/cb]
+    """
+)
+EVERY_PROBLEM_REPORTED = [
+    (
+        "clients[0].client_secret",
+        "environment variable ${IDP_TEST_UNDEFINED_WEBSHOP_SECRET} is not set",
+    ),
+    ("clients[0].redirect_uris", "a client with grant type authorization_code needs at least one"),
+    ("clients[1].redirect_uris[0]", "'not a url'"),
+    ("clients[2].client_id", "duplicate client_id 'webshop' (first used in clients[0])"),
+    ("scope", "unknown key (did you mean 'scopes'?)"),
+]
+
+
+def assert_every_problem_reported(path, err):
+    lines = err.strip().splitlines()
+    assert lines[0] == f"{path}: {len(EVERY_PROBLEM_REPORTED)} problem(s):", err
+    assert len(lines) == 1 + len(EVERY_PROBLEM_REPORTED), err
+    for line, (where, needle) in zip(lines[1:], EVERY_PROBLEM_REPORTED, strict=True):
+        assert line.startswith(f"{path}: {where}: ") and needle in line, (line, where, needle)
+
+
+@pytest.fixture
+def every_problem_file(tmp_path, monkeypatch):
+    monkeypatch.delenv("IDP_TEST_UNDEFINED_WEBSHOP_SECRET", raising=False)
+    path = tmp_path / "every-problem.yaml"
+    path.write_text(EVERY_PROBLEM)
+    return path
+
+
+def test_check_config_reports_every_problem_in_one_run(every_problem_file, capsys):
+    assert main(["check-config", str(every_problem_file)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert_every_problem_reported(every_problem_file, captured.err)
+
+
+def test_python_m_idp_check_config_reports_every_problem_in_one_run(every_problem_file):
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("IDP_TEST_UNDEFINED_WEBSHOP_SECRET", "IDP_CONFIG")
+    }
+    run = subprocess.run(
+        [sys.executable, "-m", "idp", "check-config", str(every_problem_file)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=every_problem_file.parent,
+        timeout=60,
+    )
+    assert run.returncode == 2, run.stderr
+    assert_every_problem_reported(every_problem_file, run.stderr)
+
+
+def test_an_undefined_variable_is_reported_once_for_its_value(tmp_path):
+    """The value standing in for an undefined variable raises no complaint of its own."""
+    path = tmp_path / "vars.yaml"
+    path.write_text(
+        "issuer: ${IDP_TEST_UNDEFINED_ISSUER}\n"
+        "secret_key: ${IDP_TEST_UNDEFINED_KEY}\n"
+        "clients:\n"
+        "  - client_id: a\n"
+        "    client_secret: ${IDP_TEST_UNDEFINED_A}\n"
+        "    redirect_uris: ['https://${IDP_TEST_UNDEFINED_HOST}/cb']\n"
+        "    scope: ${IDP_TEST_UNDEFINED_SCOPE}\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, environ={})
+    assert [(i.path, i.message) for i in info.value.issues] == [
+        ("clients[0].client_secret", "environment variable ${IDP_TEST_UNDEFINED_A} is not set"),
+        (
+            "clients[0].redirect_uris[0]",
+            "environment variable ${IDP_TEST_UNDEFINED_HOST} is not set",
+        ),
+        ("clients[0].scope", "environment variable ${IDP_TEST_UNDEFINED_SCOPE} is not set"),
+        ("issuer", "environment variable ${IDP_TEST_UNDEFINED_ISSUER} is not set"),
+        ("secret_key", "environment variable ${IDP_TEST_UNDEFINED_KEY} is not set"),
+    ]
+
+
+def test_a_bad_value_does_not_hide_its_entrys_other_problems(tmp_path):
+    """An entry with an invalid value is still checked as a whole (here: its missing secret),
+    without complaints that only the invalid value would explain."""
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "issuer: https://x\n"
+        "clients:\n"
+        "  - client_id: a\n"
+        "    redirect_uris: ['not a url']\n"
+        "  - client_id: c\n"
+        "    client_secret: 0123456789abcdef\n"
+        "    grant_types: ['urn:openid:params:grant-type:ciba', nonsense]\n"
+        "    backchannel_token_delivery_mode: poll\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, environ={})
+    assert [i.path for i in info.value.issues] == [
+        "clients[0].client_secret",
+        "clients[0].redirect_uris[0]",
+        "clients[1].grant_types[1]",
+    ], info.value.render()

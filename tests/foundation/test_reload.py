@@ -2,6 +2,7 @@
 in a real `idp serve` process through SIGHUP. A valid new file replaces the clients wherever
 they are used; an invalid one is refused with check-config's messages and the old one stays."""
 
+import ast
 import json
 import logging
 import os
@@ -17,7 +18,7 @@ import yaml
 
 from idp.app import create_app
 from idp.clock import FixedClock
-from idp.config import ConfigError, load_settings
+from idp.config import RELOADABLE, ConfigError, Registry, Settings, load_settings, parse_settings
 from idp.store.db import make_engine
 from idp.store.memory import MemoryTTLStore
 from idp.store.migrate import upgrade
@@ -205,3 +206,67 @@ def test_sighup_reloads_a_running_process(config_file, sqlite_url, tmp_path):
     assert any(m.startswith("configuration reloaded from") for m in messages)
     assert any("clients[0].client_secret: expected a string" in m for m in messages)
     assert proc.returncode in (0, -signal.SIGTERM)  # uvicorn re-raises the signal it handled
+
+
+def settings_with(clients, scopes=None, **more):
+    raw = {"issuer": "https://id.example.com", "clients": clients, **more}
+    if scopes is not None:
+        raw["scopes"] = scopes
+    return parse_settings(raw, source="test.yaml", environ={})
+
+
+def test_the_registry_replaces_clients_and_scopes_and_names_the_rest():
+    started = settings_with([client("a", SECRET_A), client("b", SECRET_B)])
+    registry = Registry(started)
+    before = registry.current
+    assert registry.client("a") is started.client("a") and registry.client("c") is None
+
+    newer = settings_with(
+        [client("b", SECRET_B, "openid employee"), client("c", SECRET_A)],
+        scopes={"employee": ["name"]},
+        issuer="https://elsewhere.example.com",
+        claims_parameter_scopes=["profile", "employee"],
+    )
+    result = registry.replace(newer)
+
+    assert (result.added, result.removed, result.changed) == (("c",), ("a",), ("b",))
+    assert result.scopes_changed and result.needs_restart == ("issuer",)
+    now = registry.current
+    assert now is not before and before.client("a") is not None  # a reader's view stays whole
+    assert registry.client("a") is None and registry.client("c") is not None
+    assert now.scopes["employee"] == ("name",)
+    assert now.claims_parameter_scopes == {"profile", "employee"}
+    assert started.client("a") is not None  # Settings never change
+
+
+def test_the_same_file_again_changes_nothing():
+    registry = Registry(settings_with([client("a", SECRET_A)]))
+    result = registry.replace(settings_with([client("a", SECRET_A)]))
+    assert result.added == result.removed == result.changed == result.needs_restart == ()
+    assert not result.scopes_changed
+
+
+def test_running_code_reads_what_reloads_only_from_the_registry():
+    """Components hold the start-up `Settings` too; clients and scopes read from there would
+    miss a reload."""
+    root = Path(__file__).resolve().parents[2] / "idp"
+    files = [*root.glob("oidc/*.py"), *root.glob("ciba/*.py"), root / "demo.py", root / "app.py"]
+    reloadable = {*RELOADABLE, "client"}
+    assert set(RELOADABLE) < set(Settings.model_fields)
+    # Not the Settings: Authlib's client model keeps the client's entry as `settings`.
+    entries = {("idp/oidc/server.py", "self.settings.scopes")}
+    found = []
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr in reloadable
+                and (
+                    (isinstance(node.value, ast.Name) and node.value.id == "settings")
+                    or (isinstance(node.value, ast.Attribute) and node.value.attr == "settings")
+                )
+            ):
+                where, what = str(path.relative_to(root.parent)), ast.unparse(node)
+                if (where, what) not in entries:
+                    found.append(f"{where}:{node.lineno}: {what}")
+    assert found == []

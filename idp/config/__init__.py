@@ -1,0 +1,86 @@
+"""Settings: one validated object, loaded once from YAML and passed down; and the registry of
+what a reload changes.
+
+- `schema`: the models (`Settings` and its parts): frozen, plain values.
+- `loading`: YAML, `${VAR}` interpolation, and every problem of a file with its path
+  (`ConfigError`); the only reader of the environment.
+- `embedded`: the zero-configuration default.
+- `registry`: the clients and scopes in service (`Registry`), replaced by a reload.
+
+A leaf package: it imports nothing else of idp.
+"""
+
+from idp.config.embedded import (
+    DEMO_CIBA_CLIENT_ID,
+    DEMO_CIBA_SECRET,
+    EMBEDDED_SOURCE,
+    embedded_default,
+)
+from idp.config.loading import (
+    ConfigError,
+    ConfigIssue,
+    client_issues,
+    config_path_from_env,
+    load_settings,
+    parse_settings,
+)
+from idp.config.registry import RELOADABLE, Registrations, Registry, Reloaded
+from idp.config.schema import (
+    CIBA_GRANT,
+    DEFAULT_SCOPES,
+    GRANT_TYPES,
+    PRIVATE_NETWORKS,
+    SIGNING_ALGS,
+    BankIDSettings,
+    CibaSettings,
+    ClientSettings,
+    DemoSettings,
+    GrantType,
+    KeySettings,
+    MetricsSettings,
+    Secret,
+    SecretHash,
+    SessionSettings,
+    Settings,
+    SigningAlg,
+    SimulatorSettings,
+    TokenSettings,
+    is_loopback_url,
+)
+
+__all__ = [
+    "CIBA_GRANT",
+    "DEFAULT_SCOPES",
+    "DEMO_CIBA_CLIENT_ID",
+    "DEMO_CIBA_SECRET",
+    "EMBEDDED_SOURCE",
+    "GRANT_TYPES",
+    "PRIVATE_NETWORKS",
+    "RELOADABLE",
+    "SIGNING_ALGS",
+    "BankIDSettings",
+    "CibaSettings",
+    "ClientSettings",
+    "ConfigError",
+    "ConfigIssue",
+    "DemoSettings",
+    "GrantType",
+    "KeySettings",
+    "MetricsSettings",
+    "Registrations",
+    "Registry",
+    "Reloaded",
+    "Secret",
+    "SecretHash",
+    "SessionSettings",
+    "Settings",
+    "SigningAlg",
+    "SimulatorSettings",
+    "TokenSettings",
+    "client_issues",
+    "config_path_from_env",
+    "embedded_default",
+    "is_loopback_url",
+    "load_settings",
+    "parse_settings",
+]
