@@ -5,6 +5,7 @@ fits together, and what the image and `make` install is exactly what the lock fi
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import shlex
 import subprocess
@@ -356,11 +357,16 @@ def test_the_dev_lock_extends_the_runtime_lock_at_the_same_versions():
     assert set(dev) > set(runtime)
 
 
+MAKE_VARIABLES = ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")
+
+
 def test_make_installs_the_runtime_set_for_serve_and_the_dev_set_for_test():
     def planned(target: str) -> list[str]:
         result = subprocess.run(
-            ["make", "--dry-run", "--always-make", target],
+            ["make", "--dry-run", "--always-make", "--no-print-directory", target],
             cwd=ROOT,
+            # Under `make test` the outer make's flags would leak in (-w prints directories).
+            env={k: v for k, v in os.environ.items() if k not in MAKE_VARIABLES},
             capture_output=True,
             text=True,
             timeout=60,
