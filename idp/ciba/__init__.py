@@ -1,6 +1,7 @@
 """Client-Initiated Backchannel Authentication (CIBA Core 1.0), poll and ping delivery.
 
-`install_ciba` builds the pieces and attaches the CIBA grant to the token endpoint; the app
+`install_ciba` builds the pieces and binds its service to the CIBA grant, which the app
+registers with the token endpoint's other grants (`CIBA`, for the grant registry); the app
 mounts `Ciba.routes()`, contributes `Ciba.metadata()` to discovery and runs `Ciba.running()`
 for its lifetime (the followers live there). Push delivery is not offered (FAPI-CIBA forbids
 it; node-oidc-provider and Keycloak leave it out too).
@@ -22,14 +23,14 @@ from starlette.routing import BaseRoute, Route
 from idp.authn import BackchannelAuthenticator
 from idp.ciba.audit import AuditEntry, CibaAuditLog
 from idp.ciba.endpoint import PATH, BackchannelEndpoint, check_binding_message
-from idp.ciba.grant import CibaGrant
+from idp.ciba.grant import CIBA
 from idp.ciba.links import SubjectLinks
 from idp.ciba.notify import PingNotifier
 from idp.ciba.service import CibaService
 from idp.clock import Clock
 from idp.config import CIBA_GRANT, Registry, Settings
 from idp.keys import SigningKeys
-from idp.oidc.server import OAuthBridge
+from idp.oidc.bridge import OAuthBridge
 from idp.store.ttl import TTLStore
 
 DELIVERY_MODES = ["poll", "ping"]
@@ -52,7 +53,6 @@ class Ciba:
             "backchannel_authentication_endpoint": self.settings.issuer + PATH,
             "backchannel_token_delivery_modes_supported": DELIVERY_MODES,
             "backchannel_user_code_parameter_supported": False,
-            "grant_types_supported": [CIBA_GRANT],
         }
 
     @contextlib.asynccontextmanager
@@ -95,7 +95,7 @@ def install_ciba(
         notifier=notifier or PingNotifier(),
         follow_lease=follow_lease,
     )
-    bridge.register_grant_class(type("CibaGrant", (CibaGrant,), {"service": service}))
+    bridge.bind(CIBA_GRANT, service=service)
     endpoint = BackchannelEndpoint(
         settings=settings,
         registry=registry,
@@ -110,6 +110,7 @@ def install_ciba(
 
 
 __all__ = [
+    "CIBA",
     "DELIVERY_MODES",
     "PATH",
     "AuditEntry",

@@ -11,7 +11,6 @@ import logging
 import re
 import unicodedata
 from collections.abc import Callable
-from typing import Any
 
 import anyio.to_thread
 import jwt
@@ -35,14 +34,9 @@ from idp.clock import Clock
 from idp.config import CIBA_GRANT, ClientSettings, Registry, Settings
 from idp.keys import SigningKeys
 from idp.oidc import claims as claims_mod
-from idp.oidc.server import (
-    CONFIDENTIAL_METHODS,
-    BadRequest,
-    OAuthBridge,
-    PreparedRequest,
-    oauth_json,
-    read_form,
-)
+from idp.oidc.bridge import OAuthBridge
+from idp.oidc.client_auth import CONFIDENTIAL_METHODS, ClientAuthenticationFailed
+from idp.oidc.http import BadRequest, oauth_json, read_form
 from idp.store.db import DatabaseUnavailable, run_db
 from idp.store.ttl import StoreUnavailable
 
@@ -108,19 +102,17 @@ class BackchannelEndpoint:
             form = await read_form(request)
         except BadRequest as exc:
             return self._error(InvalidRequest(exc.description))
-        prepared = PreparedRequest(
-            request.method, str(request.url), dict(request.headers.items()), form
-        )
         # §7.2 step 1: "authenticate the Client in the same way as at the token endpoint".
         try:
-            client = await anyio.to_thread.run_sync(self._authenticate, prepared)
-        except OAuth2Error as exc:
+            settings = await self.bridge.client_auth.authenticate(
+                request, form, "backchannel_authentication", CONFIDENTIAL_METHODS
+            )
+        except ClientAuthenticationFailed as exc:
             log.info("ciba request refused: client authentication failed")
             self.service.observe("unauthorized")
-            return self._error(exc, basic_challenge="authorization" in request.headers)
+            return oauth_json(exc.status_code, exc.json(), exc.headers)
         except (StoreUnavailable, DatabaseUnavailable):
             return self._error(TemporarilyUnavailable("please try again shortly"))
-        settings = client.settings
         identity: str | None = None
         try:
             accepted = await self._validate(settings, form)
@@ -139,11 +131,6 @@ class BackchannelEndpoint:
                 "expires_in": int(req.expires_at - req.created_at),
                 "interval": req.interval,
             },
-        )
-
-    def _authenticate(self, prepared: PreparedRequest) -> Any:
-        return self.bridge.authenticate_client(
-            prepared, CONFIDENTIAL_METHODS, "backchannel_authentication"
         )
 
     async def _validate(self, client: ClientSettings, form: dict[str, str]) -> Accepted:
@@ -292,11 +279,9 @@ class BackchannelEndpoint:
         except DatabaseUnavailable:
             log.error("ciba audit of a refused request failed")
 
-    def _error(self, exc: OAuth2Error, *, basic_challenge: bool = False) -> Response:
+    def _error(self, exc: OAuth2Error) -> Response:
         status, body, headers = exc()
         headers = dict(headers or [])
         if body.get("error") == "invalid_client":
             status = 401
-            if basic_challenge:
-                headers["WWW-Authenticate"] = 'Basic realm="idp"'
         return oauth_json(status, body, headers)

@@ -1,10 +1,13 @@
 """The CIBA grant at the token endpoint: grant_type=urn:openid:params:grant-type:ciba (§10.1).
 
-Authlib runs this in a worker thread (idp.oidc.server); the request state lives in the async
+Authlib runs this in a worker thread (idp.oidc.bridge); the request state lives in the async
 TTL store, reached through `CibaService.redeem` with `call_async`. Tokens are made by the
 bridge's generator, as for the code flow: an ID token with the claims the granted scopes
 release, a JWT access token, and a refresh token only when the client's entry has the
 refresh_token grant.
+
+`CIBA` is its entry for the grant registry: the app adds it to the OAuth grants, and
+`install_ciba` binds the service to the registered class.
 """
 
 from __future__ import annotations
@@ -18,7 +21,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from idp.ciba.service import CibaService
 from idp.config import CIBA_GRANT
-from idp.oidc.server import CONFIDENTIAL_METHODS, OAuthBridge, TokenUser
+from idp.oidc.bridge import OAuthBridge
+from idp.oidc.client_auth import CONFIDENTIAL_METHODS
+from idp.oidc.grants import GrantDescriptor
+from idp.oidc.issuance import TokenUser
 from idp.oidc.threads import call_async
 from idp.oidc.tokens import AuthContext, new_id
 
@@ -75,3 +81,7 @@ class CibaGrant(BaseGrant, TokenEndpointMixin):
             log.error("ciba audit of issued tokens failed")
         log.info("ciba tokens issued to client %s", client.client_id)
         return 200, token, self.TOKEN_RESPONSE_HEADER
+
+
+#: The CIBA grant in the grant registry: always listed in discovery (the endpoint is mounted).
+CIBA = GrantDescriptor(CibaGrant)

@@ -1,6 +1,6 @@
 """From Authlib's worker thread back to the event loop.
 
-Authlib's grant code is synchronous and runs in a worker thread (idp.oidc.server); the TTL store
+Authlib's grant code is synchronous and runs in a worker thread (idp.oidc.bridge); the TTL store
 is async. A hook that needs the store calls it with `call_async`, which runs the coroutine on
 the app's event loop and waits for its result. The CIBA grant (idp.ciba.grant) does the same.
 """

@@ -1,0 +1,206 @@
+"""Client authentication (RFC 6749 §2.3, OIDC Core §9): client_secret_basic,
+client_secret_post, private_key_jwt (RFC 7523) and none (public clients, client_id only).
+
+Authlib runs the methods; this module supplies the two it does not do our way (Basic with
+Appendix B decoding, private_key_jwt against the injected clock with single-use `jti`) and the
+one public entry for endpoints outside Authlib (CIBA, PAR): `ClientAuthenticator.authenticate`,
+which authenticates a client exactly as the token endpoint does.
+
+A client's public keys come from one hook, `KeySource`: by default the `jwks` of its entry.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+from urllib.parse import unquote_plus
+
+import anyio.to_thread
+from authlib.oauth2.rfc6749 import InvalidClientError, OAuth2Error, OAuth2Request
+from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
+from joserfc.jwk import KeySet
+from starlette.requests import Request
+
+from idp.clock import Clock
+from idp.config import ClientSettings
+from idp.oidc.clients import Client
+from idp.oidc.errors import InvalidClient
+from idp.oidc.http import PreparedRequest
+from idp.oidc.threads import call_async
+from idp.store.ttl import TTLStore
+
+AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+CONFIDENTIAL_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+
+#: A client's public keys as a JWK Set ({"keys": [...]}). Called in Authlib's worker thread
+#: (a source that needs the event loop reaches it with `call_async`); may raise
+#: InvalidClientError when the keys cannot be had.
+KeySource = Callable[[ClientSettings], Mapping[str, Any]]
+
+
+def registered_jwks(client: ClientSettings) -> Mapping[str, Any]:
+    """The keys in the client's entry (`jwks`); the configuration checked it is a JWK Set."""
+    return client.jwks or {}
+
+
+def basic_auth(
+    query_client: Callable[[str], Client | None], request: OAuth2Request
+) -> Client | None:
+    """client_secret_basic with RFC 6749 Appendix B decoding (form-urlencoded, so '+' is ' ')."""
+    header = request.headers.get("Authorization") or request.headers.get("authorization") or ""
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic" or not value:
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    client_id, sep, secret = decoded.partition(":")
+    if not sep:
+        return None
+    client = query_client(unquote_plus(client_id))
+    if client is None:
+        raise InvalidClientError(
+            status_code=401, description="The client does not exist on this server."
+        )
+    return client if client.check_client_secret(unquote_plus(secret)) else None
+
+
+class PrivateKeyJWT(JWTBearerClientAssertion):
+    """private_key_jwt (OIDC Core §9, RFC 7523 §3) with single-use `jti`."""
+
+    CLIENT_AUTH_METHOD = "private_key_jwt"
+    #: Where assertions may be sent; each of these URLs (and the issuer) is an accepted `aud`.
+    PATHS = ("/token", "/introspect", "/revoke", "/backchannel-authentication", "/par")
+
+    def __init__(self, issuer: str, clock: Clock, store: TTLStore, keys: KeySource) -> None:
+        super().__init__(validate_jti=True, leeway=30)
+        self.issuer = issuer
+        self.clock = clock
+        self.store = store
+        self.keys = keys
+
+    def get_audiences(self) -> list[str]:
+        """RFC 7523 §3: "The JWT MUST contain an "aud" (audience) claim containing a value that
+        identifies the authorization server as an intended audience. The token endpoint URL
+        of the authorization server MAY be used"; RFC 9126 §2: at the PAR endpoint "the
+        authorization server MUST accept its issuer identifier, token endpoint URL, or pushed
+        authorization request endpoint URL as values that identify it as an intended
+        audience"."""
+        return [self.issuer, *(self.issuer + path for path in self.PATHS)]
+
+    def verify_claims(self, claims: Any) -> None:
+        """RFC 7523 §3 claim checks against the injected clock (joserfc would use the wall
+        clock): iss = sub = a client id, aud names us, exp in the future, jti single use."""
+        now = self.clock.now()
+        iss, sub, aud, exp = (claims.get(k) for k in ("iss", "sub", "aud", "exp"))
+        if not isinstance(iss, str) or iss != sub:
+            raise InvalidClientError(description="iss and sub must both be the client_id")
+        audiences = aud if isinstance(aud, list) else [aud]
+        if not set(self.get_audiences()) & {a for a in audiences if isinstance(a, str)}:
+            raise InvalidClientError(description="aud does not name this server")
+        if not isinstance(exp, int | float) or exp + self.leeway <= now:
+            raise InvalidClientError(description="the assertion has expired")
+        nbf = claims.get("nbf")
+        if isinstance(nbf, int | float) and nbf - self.leeway > now:
+            raise InvalidClientError(description="the assertion is not yet valid")
+        jti = claims.get("jti")
+        if jti is None:
+            raise InvalidClientError(description="Missing JWT ID.")
+        if not self.validate_jti(claims, jti):
+            raise InvalidClientError(description="JWT ID is used before.")
+
+    def validate_jti(self, claims: Any, jti: str) -> bool:
+        if not isinstance(jti, str) or len(jti) > 200:
+            return False
+        return call_async(self.store.add, "jti", f"{claims['iss']}|{jti}", {}, 3600)
+
+    def resolve_client_public_key(self, client: Client) -> KeySet:
+        keys = self.keys(client.settings).get("keys")
+        if not isinstance(keys, list):
+            raise InvalidClientError(description="the client has no registered keys")
+        return KeySet.import_key_set({"keys": keys})
+
+    def authenticate_client(self, client: Client) -> Client:
+        if client.settings.token_endpoint_auth_method == self.CLIENT_AUTH_METHOD:
+            return client
+        raise InvalidClientError(description="the client does not use private_key_jwt")
+
+
+def with_client_challenge(
+    status: int, body: Any, headers: dict[str, str], request_headers: Mapping[str, str]
+) -> tuple[int, Any, dict[str, str]]:
+    """RFC 6749 §5.2 invalid_client: "If the client attempted to authenticate via the
+    "Authorization" request header field, the authorization server MUST respond with an HTTP
+    401 (Unauthorized) status code and include the "WWW-Authenticate" response header field
+    matching the authentication scheme used by the client." We answer 401 always."""
+    if isinstance(body, dict) and body.get("error") == "invalid_client":
+        status = 401
+        if "authorization" in {k.lower() for k in request_headers}:
+            headers["WWW-Authenticate"] = 'Basic realm="idp"'
+    return status, body, headers
+
+
+class ClientAuthenticationFailed(InvalidClient):
+    """Raised by `ClientAuthenticator.authenticate` when the client is unknown, sent no or
+    wrong credentials, used a method other than its registered one, or sent an assertion that
+    does not verify. It carries what the token endpoint would answer: `status_code` 401,
+    `json()` ({"error": "invalid_client", ...}) and `headers` (WWW-Authenticate when the
+    client tried the Authorization header)."""
+
+    def __init__(self, body: dict[str, Any], headers: dict[str, str]) -> None:
+        super().__init__(str(body.get("error_description") or ""))
+        self.body = {**body, "error": self.error}
+        self.headers = headers
+
+    def json(self) -> dict[str, str]:
+        return dict(self.body)
+
+
+class ClientAuthenticator:
+    """Client authentication as at the token endpoint, for endpoints Authlib does not serve."""
+
+    def __init__(self, server: Any) -> None:
+        self.server = server  # the OAuthBridge: Authlib's authenticate_client and its errors
+
+    async def authenticate(
+        self,
+        request: Request,
+        form: Mapping[str, str],
+        endpoint: str = "token",
+        methods: Sequence[str] = AUTH_METHODS,
+    ) -> ClientSettings:
+        """The client that `request` (whose `form` was already read with `read_form`)
+        authenticates as, by its registered method among `methods`. `endpoint` ("par",
+        "backchannel_authentication") goes to Authlib's checks; a client has one registered
+        method (`token_endpoint_auth_method`) and uses it at every endpoint.
+
+        Raises ClientAuthenticationFailed; StoreUnavailable or DatabaseUnavailable (a `jti`
+        could not be checked) pass through, for a 503 temporarily_unavailable.
+        """
+        prepared = PreparedRequest.of(request, dict(form))
+        try:
+            client = await anyio.to_thread.run_sync(
+                self.server.authenticate_client, prepared, list(methods), endpoint
+            )
+        except OAuth2Error as exc:
+            status, body, headers = self.server.handle_error_response(prepared, exc)
+            _, body, headers = with_client_challenge(status, body, headers, prepared.headers)
+            raise ClientAuthenticationFailed(body, headers) from None
+        settings: ClientSettings = client.settings
+        return settings
+
+
+__all__ = [
+    "AUTH_METHODS",
+    "CONFIDENTIAL_METHODS",
+    "ClientAuthenticationFailed",
+    "ClientAuthenticator",
+    "KeySource",
+    "PrivateKeyJWT",
+    "basic_auth",
+    "registered_jwks",
+    "with_client_challenge",
+]

@@ -1,0 +1,87 @@
+"""What a successful token request returns (RFC 6749 §5.1, OIDC Core §3.1.3.3).
+
+Every grant ends here, through Authlib's `generate_token`: a JWT access token, an ID token when
+`openid` was granted (with the claims the granted scopes release to this client), and a
+refresh token when the grant asks for one and the client may refresh. Tokens are signed by
+`TokenService` (idp.keys), never here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from idp.oidc import claims as claims_mod
+from idp.oidc.clients import Client
+from idp.oidc.tokens import AuthContext, TokenService
+
+
+@dataclass(frozen=True)
+class TokenUser:
+    """Who tokens are issued for, carried through Authlib to the token generator."""
+
+    sub: str
+    grant_id: str
+    auth: AuthContext
+    nonce: str | None = None
+    sid: str | None = None
+
+
+class TokenGenerator:
+    """Authlib's token generator ("default" for every grant type): the token response."""
+
+    def __init__(self, tokens: TokenService) -> None:
+        self.tokens = tokens
+
+    def __call__(
+        self,
+        grant_type: str,
+        client: Client,
+        user: TokenUser | None = None,
+        scope: str | None = None,
+        expires_in: int | None = None,
+        include_refresh_token: bool = True,
+    ) -> dict[str, Any]:
+        settings = client.settings
+        scope = scope or ""
+        if user is None:  # client credentials: the client acts for itself
+            token, ttl = self.tokens.access_token(
+                client=settings, sub=settings.client_id, scope=scope, grant_id=None, auth=None
+            )
+            return {
+                "token_type": "Bearer",
+                "access_token": token,
+                "expires_in": ttl,
+                "scope": scope,
+            }
+        token, ttl = self.tokens.access_token(
+            client=settings, sub=user.sub, scope=scope, grant_id=user.grant_id, auth=user.auth
+        )
+        out: dict[str, Any] = {
+            "token_type": "Bearer",
+            "access_token": token,
+            "expires_in": ttl,
+            "scope": scope,
+        }
+        if "openid" in scope.split():
+            extra = claims_mod.requested_names(user.auth.claims_request, "id_token")
+            released = claims_mod.release(
+                user.auth.claims, scope.split(), client.registered, settings, extra
+            )
+            out["id_token"] = self.tokens.id_token(
+                client=settings,
+                sub=user.sub,
+                auth=user.auth,
+                claims=released,
+                nonce=user.nonce,
+                sid=user.sid,
+                access_token=token,
+            )
+        if include_refresh_token and client.check_grant_type("refresh_token"):
+            out["refresh_token"] = self.tokens.issue_refresh_token(
+                user.grant_id, settings.client_id, scope
+            )
+        return out
+
+
+__all__ = ["TokenGenerator", "TokenUser"]
