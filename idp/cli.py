@@ -25,11 +25,19 @@ from idp.resources import verify as verify_resources
 EXIT_CONFIG = 2
 
 
+def _load(path: str) -> Settings:
+    """A configuration file, validated; its clients may name the grant types served (the
+    app's grant registry)."""
+    from idp.app import GRANTS
+
+    return load_settings(path, grant_types=GRANTS.names())
+
+
 def _settings(args: argparse.Namespace) -> tuple[Settings, bool]:
     """The configured settings, or the embedded default; the flag says which."""
     path = getattr(args, "config", None) or config_path_from_env()
     if path:
-        return load_settings(path), False
+        return _load(path), False
     return embedded_default(getattr(args, "host", "127.0.0.1"), getattr(args, "port", 8000)), True
 
 
@@ -99,7 +107,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    settings = load_settings(args.path)
+    settings = _load(args.path)
     _check_bankid_certificate(settings)
     print(
         f"{settings.source}: OK: issuer {settings.issuer}, {len(settings.clients)} client(s), "
@@ -176,10 +184,14 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
         engine.dispose()
     if not rows:
         print("no signing keys yet; they are created on first start")
-    print(f"{'kid':<44} {'alg':<6} {'state':<8} {'in jwks':<8} {'active from':<21} retires")
+    print(
+        f"{'kid':<44} {'use':<4} {'alg':<9} {'state':<8} {'in jwks':<8} {'active from':<21} "
+        "retires"
+    )
     for k in rows:
+        in_jwks = "yes" if k.kid in published else "no"
         print(
-            f"{k.kid:<44} {k.alg:<6} {k.state:<8} {'yes' if k.kid in published else 'no':<8} "
+            f"{k.kid:<44} {k.use:<4} {k.alg:<9} {k.state:<8} {in_jwks:<8} "
             f"{_when(k.active_from):<21} {_when(k.retired_at)}"
         )
     return 0

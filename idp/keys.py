@@ -1,4 +1,10 @@
-"""Signing keys: the one owner of private keys. Generates, stores, rotates, signs, publishes.
+"""Our keys: the one owner of private keys. Generates, stores, rotates, signs, decrypts, publishes.
+
+Two kinds live in one table, told apart by `alg`: signing keys (RS256, ES256; `use: "sig"` in
+JWKS) and encryption keys (RSA-OAEP; `use: "enc"`), with which clients encrypt request objects
+to us (RFC 9101 §6.1, Swedish OIDC Profile §2.1.7 and §7.1). Both are created, rotated and
+retired the same way; a signature is never made with an encryption key, and no key decrypts
+with an algorithm other than its own (RFC 8725 §3.1: one key, one algorithm).
 
 Rotation follows the publish-before-use rule (node-oidc-provider's jwks docs, OIDC Core §10.1.1):
 a new key is published in JWKS from the moment it is created and signs only from
@@ -16,12 +22,16 @@ import hashlib
 import json
 import logging
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final, Literal
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from joserfc import jwe
+from joserfc.errors import JoseError
+from joserfc.jwk import RSAKey
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -33,8 +43,27 @@ from idp.store.models import SigningKey
 log = logging.getLogger(__name__)
 
 
+#: Key management algorithms an encryption key may be made for (one key per algorithm).
+ENCRYPTION_ALGS: Final = ("RSA-OAEP", "RSA-OAEP-256")
+KeyUse = Literal["sig", "enc"]
+
+
+def key_use(alg: str) -> KeyUse:
+    """What a key of this algorithm is for: "enc" for a key management algorithm, else "sig"."""
+    return "enc" if alg in ENCRYPTION_ALGS else "sig"
+
+
 class KeyError_(Exception):
     """Raised when no usable key exists for an algorithm, or a stored key cannot be read."""
+
+
+class DecryptionError(KeyError_):
+    """Raised when a JWE cannot be decrypted with our keys: an algorithm we do not accept, a
+    malformed token, or a ciphertext no key of ours opens. The message is a fixed text."""
+
+
+class UnknownDecryptionKey(DecryptionError):
+    """Raised when a JWE names (`kid`) no encryption key of ours that is still published."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +76,16 @@ class KeyInfo:
     active_from: float
     retired_at: float | None
     published_until: float | None
+    use: KeyUse = "sig"
+
+
+@dataclass(frozen=True)
+class Decrypted:
+    """The plaintext of a JWE and its (protected) header."""
+
+    plaintext: bytes
+    header: dict[str, Any]
+    kid: str
 
 
 @dataclass(frozen=True)
@@ -68,7 +107,7 @@ def _b64(n: int, length: int | None = None) -> str:
 
 def _public_jwk(private: Any, alg: str) -> dict[str, Any]:
     pub = private.public_key()
-    if alg == "RS256":
+    if isinstance(pub, rsa.RSAPublicKey):
         nums = pub.public_numbers()
         jwk = {"kty": "RSA", "n": _b64(nums.n), "e": _b64(nums.e)}
     else:
@@ -78,16 +117,31 @@ def _public_jwk(private: Any, alg: str) -> dict[str, Any]:
     members = {k: jwk[k] for k in sorted(jwk)}
     thumb = hashlib.sha256(json.dumps(members, separators=(",", ":")).encode()).digest()
     jwk["kid"] = base64.urlsafe_b64encode(thumb).rstrip(b"=").decode()
-    jwk.update({"use": "sig", "alg": alg})
+    jwk.update({"use": key_use(alg), "alg": alg})
     return jwk
 
 
+def _jwe_header(token: str) -> dict[str, Any]:
+    """The protected header of a compact JWE (five parts), read before any key is chosen."""
+    parts = token.split(".")
+    if len(parts) != 5:
+        raise DecryptionError("the encrypted token is malformed")
+    try:
+        raw = base64.urlsafe_b64decode(parts[0] + "=" * (-len(parts[0]) % 4))
+        header = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise DecryptionError("the encrypted token is malformed") from None
+    if not isinstance(header, dict):
+        raise DecryptionError("the encrypted token is malformed")
+    return header
+
+
 def _generate(alg: str) -> Any:
-    if alg == "RS256":
+    if alg == "RS256" or alg in ENCRYPTION_ALGS:
         return rsa.generate_private_key(public_exponent=65537, key_size=2048)
     if alg == "ES256":
         return ec.generate_private_key(ec.SECP256R1())
-    raise KeyError_(f"unsupported signing algorithm {alg}")
+    raise KeyError_(f"unsupported key algorithm {alg}")
 
 
 class SigningKeys:
@@ -153,10 +207,14 @@ class SigningKeys:
         )
         return jwk["kid"]
 
+    def _managed(self) -> list[str]:
+        """The algorithms keys are kept for: signing, then encryption."""
+        return [*self._settings.algorithms, *self._settings.encryption_algorithms]
+
     def ensure(self) -> list[str]:
         """Create a first key for each configured algorithm that has none. Safe to race."""
         created = []
-        for alg in self._settings.algorithms:
+        for alg in self._managed():
             try:
                 with self._sessions.begin() as s:
                     exists = s.scalar(select(SigningKey.kid).where(SigningKey.alg == alg).limit(1))
@@ -175,7 +233,7 @@ class SigningKeys:
         now = self._clock.now()
         activate = now if immediately else now + self._settings.activation_delay_seconds
         created = []
-        for alg in self._settings.algorithms:
+        for alg in self._managed():
             with self._sessions.begin() as s:
                 rows = s.scalars(
                     select(SigningKey).where(SigningKey.alg == alg).order_by(SigningKey.generation)
@@ -246,32 +304,37 @@ class SigningKeys:
             return "retired"
         return "active"
 
+    def _info(self, k: _Loaded, now: float) -> KeyInfo:
+        state = self._state(k, now)
+        return KeyInfo(
+            k.kid, k.alg, state, k.active_from, k.retired_at, k.published_until, key_use(k.alg)
+        )
+
     def describe(self) -> list[KeyInfo]:
         now = self._clock.now()
-        return [
-            KeyInfo(
-                k.kid, k.alg, self._state(k, now), k.active_from, k.retired_at, k.published_until
-            )
-            for k in self._current()
-        ]
+        return [self._info(k, now) for k in self._current()]
+
+    def _published(self, k: _Loaded, now: float) -> bool:
+        if key_use(k.alg) == "enc" and k.alg not in self._settings.encryption_algorithms:
+            return False  # encryption turned off: clients must not encrypt to us any more
+        return k.published_until is None or now < k.published_until
 
     def jwks(self) -> dict[str, Any]:
-        """Public keys only: pending, active, and retired ones still within their grace period."""
+        """Public keys only: pending, active, and retired ones still within their grace period;
+        signing keys with `use: "sig"`, encryption keys with `use: "enc"`."""
         now = self._clock.now()
-        keys = [
-            dict(k.public_jwk)
-            for k in self._current()
-            if k.published_until is None or now < k.published_until
-        ]
-        return {"keys": keys}
+        return {"keys": [dict(k.public_jwk) for k in self._current() if self._published(k, now)]}
 
     def _signing(self, alg: str) -> _Loaded:
+        if key_use(alg) != "sig":
+            raise KeyError_(f"{alg} is not a signing algorithm")
         now = self._clock.now()
-        active = [k for k in self._current() if k.alg == alg and self._state(k, now) == "active"]
+        mine = [k for k in self._current() if k.alg == alg and key_use(k.alg) == "sig"]
+        active = [k for k in mine if self._state(k, now) == "active"]
         if not active:
             # A key whose successor is not active yet keeps signing (retired_at is in the future
             # only by configuration); fall back to the newest key already activated.
-            started = [k for k in self._current() if k.alg == alg and k.active_from <= now]
+            started = [k for k in mine if k.active_from <= now]
             if not started:
                 raise KeyError_(f"no signing key for {alg}")
             return started[-1]
@@ -286,11 +349,70 @@ class SigningKeys:
         return jwt.encode(claims, key.private, algorithm=alg, headers={"kid": key.kid, "typ": typ})
 
     def public_key(self, kid: str) -> tuple[Any, str] | None:
+        """The public key and algorithm of a published signing key (never an encryption key)."""
         now = self._clock.now()
         for k in self._current():
-            if k.kid == kid and (k.published_until is None or now < k.published_until):
+            if k.kid == kid and key_use(k.alg) == "sig" and self._published(k, now):
                 return k.private.public_key(), k.alg
         return None
+
+    # ---------------------------------------------------------------- decryption
+
+    @property
+    def encryption_algorithms(self) -> tuple[str, ...]:
+        """The key management algorithms clients may encrypt to us with (for discovery)."""
+        return tuple(self._settings.encryption_algorithms)
+
+    def _decrypting(self) -> list[_Loaded]:
+        """Encryption keys that still decrypt, newest first: every one that is published.
+
+        A pending key is already in JWKS, so a client may encrypt to it; a retired one keeps
+        decrypting for `retired_grace_seconds`, like a retired signing key keeps verifying.
+        """
+        now = self._clock.now()
+        usable = [k for k in self._current() if key_use(k.alg) == "enc" and self._published(k, now)]
+        return sorted(usable, key=lambda k: k.generation, reverse=True)
+
+    def decryption_keys(self) -> list[KeyInfo]:
+        """The encryption keys that decrypt now (current, pending and those in their grace
+        period), newest first; never the private part."""
+        now = self._clock.now()
+        return [self._info(k, now) for k in self._decrypting()]
+
+    def decrypt(self, token: str, *, encryptions: Collection[str]) -> Decrypted:
+        """Decrypt a JWE (compact serialization) with one of our encryption keys.
+
+        The header's `alg` must be one of ours and match the key's own algorithm; its `enc`
+        must be in `encryptions`. With a `kid`, only that key is tried; without, each key of
+        the header's algorithm. Compression (`zip`) is refused: nothing here decompresses
+        attacker-chosen data. Raises DecryptionError (UnknownDecryptionKey for a `kid` that is
+        not ours or no longer published).
+        """
+        header = _jwe_header(token)
+        alg, enc, kid = header.get("alg"), header.get("enc"), header.get("kid")
+        if not isinstance(alg, str) or alg not in self._settings.encryption_algorithms:
+            raise DecryptionError("the encryption algorithm is not allowed")
+        if not isinstance(enc, str) or enc not in encryptions:
+            raise DecryptionError("the content encryption algorithm is not allowed")
+        if "zip" in header:
+            raise DecryptionError("compressed encrypted content is not accepted")
+        if kid is not None and not isinstance(kid, str):
+            raise DecryptionError("the encrypted token is malformed")
+        candidates = [k for k in self._decrypting() if k.alg == alg]
+        if kid is not None:
+            candidates = [k for k in candidates if k.kid == kid]
+            if not candidates:
+                raise UnknownDecryptionKey("the encryption key is unknown")
+        for k in candidates:
+            key = RSAKey(k.private, k.private, {"kid": k.kid, "alg": k.alg, "use": "enc"})
+            try:
+                obj = jwe.decrypt_compact(token, key, algorithms=[alg, enc])
+            except (JoseError, ValueError, TypeError):
+                continue
+            if obj.plaintext is None:
+                continue
+            return Decrypted(obj.plaintext, dict(obj.protected), k.kid)
+        raise DecryptionError("the encrypted token cannot be decrypted")
 
     def verify(
         self,

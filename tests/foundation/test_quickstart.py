@@ -61,7 +61,7 @@ def test_embedded_default_serves_discovery_and_keeps_keys_across_restart(tmp_pat
         assert doc["issuer"] == base
         assert doc["jwks_uri"] == f"{base}/jwks"
         kids = {k["kid"] for k in httpx.get(doc["jwks_uri"]).json()["keys"]}
-        assert len(kids) == 2
+        assert len(kids) == 3  # RS256, ES256 (signing) and RSA-OAEP (request objects)
     finally:
         out = stop(proc)
     assert f"listening on http://127.0.0.1:{port}" in out
@@ -75,7 +75,7 @@ def test_embedded_default_serves_discovery_and_keeps_keys_across_restart(tmp_pat
     rotated = subprocess.run(
         [IDP, "keys", "rotate"], cwd=tmp_path, env=env, capture_output=True, text=True, check=True
     )
-    assert rotated.stdout.count("new key") == 2
+    assert rotated.stdout.count("new key") == 3
     listing = subprocess.run(
         [IDP, "keys", "list"], cwd=tmp_path, env=env, capture_output=True, text=True, check=True
     ).stdout
@@ -85,7 +85,7 @@ def test_embedded_default_serves_discovery_and_keeps_keys_across_restart(tmp_pat
         after = {k["kid"] for k in httpx.get(f"http://127.0.0.1:{port}/jwks").json()["keys"]}
     finally:
         stop(proc)
-    assert kids < after and len(after) == 4
+    assert kids < after and len(after) == 6
 
 
 @pytest.mark.parametrize(
