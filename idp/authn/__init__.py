@@ -22,6 +22,27 @@ from starlette.routing import BaseRoute
 
 
 @dataclass(frozen=True)
+class UserMessage:
+    """A message from the client, to show the person while they authenticate (and only then).
+
+    `text` is the variant chosen for the request's languages; `by_language` holds the client's
+    variants per language (``("sv", ...), ("en", ...)``, and ``""`` for the one without a
+    language), so that an authenticator whose pages settled on a language shows that one
+    (`for_locale`). `markdown`: the text is Markdown (no HTML), else plain text. Lines break at
+    CR, LF or CRLF.
+    """
+
+    text: str
+    markdown: bool = False
+    by_language: tuple[tuple[str, str], ...] = ()
+
+    def for_locale(self, locale: str) -> str:
+        """The variant for `locale` ("sv", "en"), else the one without a language, else `text`."""
+        variants = dict(self.by_language)
+        return variants.get(locale) or variants.get("") or self.text
+
+
+@dataclass(frozen=True)
 class LoginRequest:
     """A validated authorization request, as an authenticator needs to see it."""
 
@@ -33,6 +54,8 @@ class LoginRequest:
     ui_locales: tuple[str, ...] = ()
     prompt: tuple[str, ...] = ()
     max_age: int | None = None
+    #: Shown to the person in the authenticating app (never with prompt=none).
+    user_message: UserMessage | None = None
 
 
 @dataclass(frozen=True)
@@ -162,5 +185,6 @@ __all__ = [
     "LoginRequest",
     "Pending",
     "Result",
+    "UserMessage",
     "personal_number",
 ]

@@ -5,8 +5,12 @@ hand back an `Authentication` or a neutral `Failure`. Pages, in the order a pers
 
 * ``GET /bankid/login``: the start. Asks "this device or another device?" (RFA19 on a
   computer, RFA20 on a phone), unless ``acr_values`` names one way
-  (``urn:grn:authn:se:bankid:same-device`` or ``urn:grn:authn:se:bankid:qr``).
-* ``POST /bankid/start``: starts the order for the chosen way.
+  (``urn:grn:authn:se:bankid:same-device`` or ``urn:grn:authn:se:bankid:qr``): then a page
+  whose form posts that way to ``/bankid/start``, sent at once by the page's script (a button
+  without script). A GET never starts an order: a link, a prefetch or a crawler that follows
+  the login URL starts nothing at BankID.
+* ``POST /bankid/start``: starts the order for the chosen way, with the client's message
+  (`LoginRequest.user_message`, in the page's language) as ``userVisibleData``.
 * ``GET /bankid/wait``: the animated QR code, or the launch link for this device, with the RFA
   status text; ``GET /bankid/status`` is what its script polls once a second.
 * ``GET /bankid/return``: the order's ``returnUrl`` on a phone; accepted only with the order's
@@ -150,7 +154,17 @@ class BankIDAuthenticator:
         if ctx.state.get("oid"):
             return RedirectResponse(self._url("/bankid/wait", ctx.txn), status_code=303)
         if len(ctx.flows) == 1:
-            return await self._start_order(request, ctx, ctx.flows[0])
+            return self.templates.render(
+                request,
+                "bankid/start.html",
+                {
+                    "txn": ctx.txn,
+                    "client_name": ctx.request.client_name,
+                    "flow": str(ctx.flows[0]),
+                    "csrf": self._csrf(ctx),
+                },
+                locale=locale,
+            )
         platform = detect_platform(request.headers.get("user-agent"))
         return self.templates.render(
             request,
@@ -304,6 +318,8 @@ class BankIDAuthenticator:
         platform = detect_platform(request.headers.get("user-agent"))
         device, fresh = self._device(request)
         txn = ctx.txn
+        message = ctx.request.user_message
+        shown = None if message is None else message.for_locale(await self._locale(request, ctx))
 
         def return_url(nonce: str) -> str:
             return f"{self.issuer}/bankid/return?{urlencode({'txn': txn, 'n': nonce})}"
@@ -321,6 +337,8 @@ class BankIDAuthenticator:
                 user_agent=request.headers.get("user-agent") or None,
                 device_identifier=hashlib.sha256(device.encode()).hexdigest(),
             ),
+            user_visible_data=shown,
+            markdown=message is not None and message.markdown,
         )
         ctx.state["oid"] = order_id
         await self._save(ctx)

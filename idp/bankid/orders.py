@@ -18,6 +18,11 @@ Everything lives in the TTL store, so any instance can answer any browser poll:
 Errors BankID allows retrying (``maintenance``, rate limiting, a refused connection) are retried
 quietly, up to `retries` attempts, before the user sees their message (reference 3:
 ``maintenance``: "You may retry without telling the user; if it keeps happening, show RFA5").
+
+``alreadyInProgress`` arises only for an order restricted to one person (a ``login_hint`` with a
+personal number), and says that this person is identifying somewhere right now. Whoever typed
+the number must not learn that: the page shows RFA22 ("Something went wrong. Please try
+again."), not RFA4, and the login ends as refused, not as "in progress".
 """
 
 from __future__ import annotations
@@ -32,9 +37,7 @@ import anyio
 
 from idp.authn import FailureReason
 from idp.bankid.client import BankIDClient, is_outage
-from idp.bankid.errors import (
-    BankIDError,
-)
+from idp.bankid.errors import AlreadyInProgress, BankIDError
 from idp.bankid.launch import Platform
 from idp.bankid.messages import Flow, message_for
 from idp.bankid.models import (
@@ -42,11 +45,13 @@ from idp.bankid.models import (
     OrderResponse,
     Requirement,
     Status,
+    UserVisibleDataFormat,
     WebDevice,
 )
 from idp.bankid.observe import Observers, observers_of
 from idp.bankid.outcomes import completion_json, error_reason, failed_reason
 from idp.bankid.qr import current_qr_payload
+from idp.bankid.rfa import RFA
 from idp.clock import Clock
 from idp.store.ttl import TTLStore
 
@@ -188,12 +193,15 @@ class LoginOrders:
         personal_number: str | None,
         return_url: Callable[[str], str] | None,
         web: WebDevice | None,
+        user_visible_data: str | None = None,
+        markdown: bool = False,
     ) -> str:
         """Start a BankID `/auth` order for a login; the id of our record (never the orderRef).
 
         On a phone, the same-device order carries a `returnUrl` with a per-order nonce
-        (reference 1.9 and 5.3). A call that fails leaves a record with a final failure, so
-        the page shows its message (RFA4 for ``alreadyInProgress``, RFA5, ...).
+        (reference 1.9 and 5.3). `user_visible_data` is the client's message, shown in the app
+        (``userVisibleData``, as ``simpleMarkdownV1`` when `markdown`). A call that fails
+        leaves a record with a final failure, so the page shows its message (RFA5, ...).
         """
         order_id = secrets.token_urlsafe(18)
         nonce = (
@@ -222,13 +230,22 @@ class LoginOrders:
                     return_url=return_url(nonce) if nonce and return_url else None,
                     return_risk=True,
                     web=web,
+                    user_visible_data=user_visible_data,
+                    user_visible_data_format=UserVisibleDataFormat.SIMPLE_MARKDOWN_V1
+                    if markdown and user_visible_data
+                    else None,
                 )
             )
         except BankIDError as exc:
             # An outage is logged once by the client, not once per person.
             log.log(_level(exc), "BankID auth failed: %s", type(exc).__name__)
             await self.store.put(ORDER, order_id, record, self.ttl)
-            await self._finish_with_error(order_id, flow, exc)
+            if isinstance(exc, AlreadyInProgress):  # see the module's docstring
+                await self._finish(
+                    order_id, flow, self._failed(None, str(RFA.RFA22), FailureReason.REJECTED)
+                )
+            else:
+                await self._finish_with_error(order_id, flow, exc)
             return order_id
         record.update(
             order_ref=order.order_ref,
@@ -365,6 +382,7 @@ class LoginOrders:
         Only the poll that stores it reports the login's end, so each login counts once."""
         if await self.store.add(FINAL, order_id, final, self.ttl):
             if final["status"] == str(Status.COMPLETE):
+                log.info("BankID login complete (%s, txn %s)", flow, final["completion"]["txn"])
                 self.observers.notify("login_completed", str(flow))
             else:
                 self.observers.notify("login_failed", str(flow), FailureReason(final["reason"]))

@@ -166,13 +166,15 @@ class PhoneAuthenticator:
             if cd.user.personal_number != record["personal_number"]:
                 log.warning("BankID completed a phone order for another person; refused")
                 return self._failed(FailureReason.REJECTED)
+            completion = completion_json(cd)
+            log.info("BankID phone order complete (txn %s)", completion["txn"])
             self.observers.notify("login_completed", PATH)
             return Authentication(
                 subject=SUBJECT_PREFIX + cd.user.personal_number,
                 acr=ACR_PHONE,
                 amr=AMR,
                 auth_time=self.clock.now(),
-                claims=claims_from_completion(completion_json(cd)),
+                claims=claims_from_completion(completion),
             )
         hint = result.hint_code or HintCode.UNKNOWN
         log.info("BankID phone order failed: %s", result.raw_hint_code or "unknown")

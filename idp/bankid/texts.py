@@ -54,6 +54,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "sv": "Använd BankID på den här datorn i stället",
         "en": "Use BankID on this computer instead",
     },
+    "bankid.start": {"sv": "Fortsätt till BankID", "en": "Continue to BankID"},
     "bankid.cancel": {"sv": "Avbryt", "en": "Cancel"},
     "bankid.retry": {"sv": "Försök igen", "en": "Try again"},
     "bankid.noscript": {

@@ -1,4 +1,4 @@
-"""Scopes and claims: what a client may receive, from one mapping that operators configure.
+"""Scopes and claims: what a client may receive, and where (ID token or UserInfo).
 
 Granted scopes are the requested ones narrowed to what the client may ask for (RFC 6749 §3.3:
 the server may fully or partially ignore the requested scope); claims come from the
@@ -6,6 +6,22 @@ authenticator's result through the `scopes:` mapping, so a new scope needs no co
 `claims` request parameter (OIDC Core §5.5) can ask for individual claims, but only claims of
 the client's allowed scopes that are listed in `claims_parameter_scopes` (default: profile), so
 the personal number is never released without its own scope.
+
+The Swedish OIDC Profile 1.0 §4.2: "no identity claims unless requested by scope/claims [...]
+(sub and non-identifying transaction/process claims exempt)", and the location rule: "the
+`claims` parameter's destination wins; else the scope's rule; else UserInfo. A claim put in the
+ID token by `claims`, whose scope says UserInfo, must also be at UserInfo." The scopes' rules
+(Swedish OIDC Claims and Scopes 1.0) are rules per claim, which `default_location` holds:
+
+* the personal number (`naturalPersonNumber` §3.2, and its older name `ssn`): ID token and
+  UserInfo;
+* authentication information (§2.3: "should be in the ID token, not UserInfo"): ID token;
+* everything else (`naturalPersonInfo` §3.1, `profile`, ...): UserInfo for a client held to the
+  profile; for other clients both, as this provider always did.
+
+Authentication information is released without a scope: `authnProvider` and `txn` (process
+claims) to every client, `deviceIp` and the credential's validity to clients held to the profile
+or that ask for them with `claims`.
 
 The scopes come from the registrations in service (`idp.config.Registrations`), which a reload
 replaces: callers pass the ones they read once for the request.
@@ -15,9 +31,31 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Final
 
 from idp.config import ClientSettings, Registrations
+
+SCOPE_NATURAL_PERSON_NUMBER: Final = "https://id.oidc.se/scope/naturalPersonNumber"
+SCOPE_NATURAL_PERSON_INFO: Final = "https://id.oidc.se/scope/naturalPersonInfo"
+PERSONAL_IDENTITY_NUMBER: Final = "https://id.oidc.se/claim/personalIdentityNumber"
+COORDINATION_NUMBER: Final = "https://id.oidc.se/claim/coordinationNumber"
+AUTHN_PROVIDER: Final = "https://id.oidc.se/claim/authnProvider"
+DEVICE_IP: Final = "https://id.oidc.se/claim/deviceIp"
+CREDENTIAL_VALID_FROM: Final = "https://id.oidc.se/claim/credentialValidFrom"
+CREDENTIAL_VALID_TO: Final = "https://id.oidc.se/claim/credentialValidTo"
+TXN: Final = "txn"  # RFC 8417 §2.2 transaction identifier (Sweden Connect: transactionIdentifier)
+
+ID_TOKEN: Final = "id_token"
+USERINFO: Final = "userinfo"
+BOTH: Final = frozenset({ID_TOKEN, USERINFO})
+
+#: Non-identifying process claims: released to every client, in the ID token.
+PROCESS_CLAIMS: Final = frozenset({AUTHN_PROVIDER, TXN})
+#: Authentication information about the person's device and credential.
+AUTHENTICATION_INFO: Final = frozenset({DEVICE_IP, CREDENTIAL_VALID_FROM, CREDENTIAL_VALID_TO})
+AUTHENTICATION_CLAIMS: Final = PROCESS_CLAIMS | AUTHENTICATION_INFO
+#: In the ID token and at UserInfo (SWE-C §3.2).
+PERSON_NUMBERS: Final = frozenset({PERSONAL_IDENTITY_NUMBER, COORDINATION_NUMBER, "ssn"})
 
 
 def granted_scopes(
@@ -29,9 +67,10 @@ def granted_scopes(
 
 def requestable_claims(client: ClientSettings, registered: Registrations) -> set[str]:
     """Claims the `claims` parameter may ask for: those of the client's allowed scopes that
-    operators marked as requestable one by one (never the personal number by default)."""
+    operators marked as requestable one by one (never the personal number by default), and the
+    authentication information (not identity claims)."""
     scopes = set(client.scopes) & registered.claims_parameter_scopes
-    return {c for s in scopes for c in registered.scopes.get(s, ())}
+    return {c for s in scopes for c in registered.scopes.get(s, ())} | AUTHENTICATION_CLAIMS
 
 
 def scope_claims(scopes: Iterable[str], registered: Registrations) -> set[str]:
@@ -72,7 +111,55 @@ def release(
     client: ClientSettings,
     extra: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """The claims of `available` that the scopes (plus permitted individual requests) release."""
+    """The claims of `available` that the scopes (plus permitted individual requests, plus the
+    authentication claims this client gets anyway) release; wherever they go."""
     names = scope_claims(scopes, registered) | (set(extra) & requestable_claims(client, registered))
+    names |= PROCESS_CLAIMS
+    if client.held_to_profile:
+        names |= AUTHENTICATION_INFO
     names -= {"sub"}
     return {k: available[k] for k in sorted(names) if k in available}
+
+
+def default_location(claim: str, client: ClientSettings) -> frozenset[str]:
+    """Where a claim released by a scope (or without one) goes when `claims` does not say."""
+    if claim in AUTHENTICATION_CLAIMS:
+        return frozenset({ID_TOKEN})
+    if claim in PERSON_NUMBERS or not client.held_to_profile:
+        return BOTH
+    return frozenset({USERINFO})
+
+
+def for_id_token(
+    released: Mapping[str, Any], claims_request: Mapping[str, Any], client: ClientSettings
+) -> dict[str, Any]:
+    """The released claims that belong in the ID token: those `claims` asks for there, and,
+    unless `claims` sends them to UserInfo instead, those whose rule says ID token."""
+    asked_here = requested_names(claims_request, ID_TOKEN)
+    asked_there = requested_names(claims_request, USERINFO)
+    return {
+        k: v
+        for k, v in released.items()
+        if k in asked_here or (k not in asked_there and ID_TOKEN in default_location(k, client))
+    }
+
+
+def for_userinfo(
+    released: Mapping[str, Any], claims_request: Mapping[str, Any], client: ClientSettings
+) -> dict[str, Any]:
+    """The released claims (of the granted scopes and of `claims`' userinfo member) that belong
+    at UserInfo: those `claims` asks for there, and those whose rule says UserInfo (a scope's
+    UserInfo claim stays there even when `claims` also put it in the ID token)."""
+    asked_here = requested_names(claims_request, USERINFO)
+    return {
+        k: v
+        for k, v in released.items()
+        if k in asked_here or USERINFO in default_location(k, client)
+    }
+
+
+def supported_claims(registered: Registrations) -> list[str]:
+    """Discovery `claims_supported`: the scopes' claims and the authentication claims."""
+    scoped = {c for cs in registered.scopes.values() for c in cs}
+    standard = {"iss", "sub", "aud", "exp", "iat", "auth_time", "acr", "amr", "nonce", "sid"}
+    return sorted(scoped | standard | AUTHENTICATION_CLAIMS)

@@ -24,6 +24,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from idp.clock import Clock
 from idp.config import ClientSettings, Settings
 from idp.keys import SigningKeys
+from idp.oidc import claims as claims_mod
+from idp.oidc.acr import AcrPolicy, requested_acr
 from idp.store.models import Grant, RefreshToken
 from idp.store.secrets import sealer
 
@@ -49,13 +51,17 @@ def left_half_hash(value: str, alg: str) -> str:
 
 @dataclass(frozen=True)
 class AuthContext:
-    """How and when the person authenticated, and the claims released to this client."""
+    """How and when the person authenticated, and the claims released to this client.
+
+    `acr` is the authenticator's own value; `acr_values` what the authorization request asked
+    for (with `claims_request`'s acr they decide the tokens' `acr`, idp.oidc.acr)."""
 
     acr: str
     amr: tuple[str, ...]
     auth_time: int
     claims: dict[str, Any]
     claims_request: dict[str, Any]
+    acr_values: tuple[str, ...] = ()
 
     def to_json(self) -> str:
         return json.dumps(
@@ -65,13 +71,21 @@ class AuthContext:
                 "auth_time": self.auth_time,
                 "claims": self.claims,
                 "claims_request": self.claims_request,
+                "acr_values": list(self.acr_values),
             }
         )
 
     @classmethod
     def from_json(cls, raw: str) -> AuthContext:
         d = json.loads(raw)
-        return cls(d["acr"], tuple(d["amr"]), d["auth_time"], d["claims"], d["claims_request"])
+        return cls(
+            d["acr"],
+            tuple(d["amr"]),
+            d["auth_time"],
+            d["claims"],
+            d["claims_request"],
+            tuple(d.get("acr_values", ())),
+        )
 
 
 @dataclass(frozen=True)
@@ -99,6 +113,7 @@ class TokenService:
         self.sessions = sessions
         self.clock = clock
         self.issuer = settings.issuer
+        self.acr = AcrPolicy.from_settings(settings)
         # A grant's authentication holds the claims released to its client (a personal number
         # with the ssn scope): sealed at rest, so a copy of the database alone does not reveal
         # them (with secret_key configured, the key is not in the database at all).
@@ -223,6 +238,15 @@ class TokenService:
 
     # ------------------------------------------------------------------ JWTs
 
+    def token_acr(self, client: ClientSettings, auth: AuthContext) -> str:
+        """The tokens' `acr`: the requested value the login met (OIDC Core §5.5.1.1 for an
+        essential request), else the login's own value, or for a client held to the Swedish
+        profile the level of assurance (idp.oidc.acr)."""
+        requested, essential = requested_acr(auth.acr_values, auth.claims_request)
+        return self.acr.token_acr(
+            auth.acr, requested, essential=essential, prefer_loa=client.held_to_profile
+        )
+
     def access_token(
         self,
         *,
@@ -249,7 +273,8 @@ class TokenService:
         if grant_id:
             claims["gid"] = grant_id
         if auth is not None:
-            claims.update({"auth_time": auth.auth_time, "acr": auth.acr, "amr": list(auth.amr)})
+            acr = self.token_acr(client, auth)
+            claims.update({"auth_time": auth.auth_time, "acr": acr, "amr": list(auth.amr)})
         return self.keys.sign(claims, "RS256", typ=ACCESS_TOKEN_TYP), ttl
 
     def id_token(
@@ -263,17 +288,21 @@ class TokenService:
         sid: str | None,
         access_token: str | None,
     ) -> str:
+        """The ID token (OIDC Core §2) with the released `claims` that belong in it (Swedish
+        OIDC Profile §4.2: idp.oidc.claims.for_id_token), living this client's lifetime (at
+        most 5 minutes under the profile, §3.2.1.2)."""
         now = int(self.clock.now())
         alg = client.id_token_signed_response_alg
+        lifetime = client.id_token_lifetime(self.settings.tokens.id_token_ttl_seconds)
         payload: dict[str, Any] = {
-            **claims,
+            **claims_mod.for_id_token(claims, auth.claims_request, client),
             "iss": self.issuer,
             "sub": sub,
             "aud": client.client_id,
-            "exp": now + self.settings.tokens.id_token_ttl_seconds,
+            "exp": now + lifetime,
             "iat": now,
             "auth_time": auth.auth_time,
-            "acr": auth.acr,
+            "acr": self.token_acr(client, auth),
             "amr": list(auth.amr),
         }
         if nonce:
@@ -283,6 +312,12 @@ class TokenService:
         if access_token:
             payload["at_hash"] = left_half_hash(access_token, alg)
         return self.keys.sign(payload, alg)
+
+    def userinfo_jwt(self, client: ClientSettings, claims: dict[str, Any]) -> str:
+        """A signed UserInfo response (OIDC Core §5.3.2: "SHOULD contain the Claims iss [...]
+        and aud"), with the client's userinfo alg."""
+        alg = client.userinfo_alg or client.id_token_signed_response_alg
+        return self.keys.sign({**claims, "iss": self.issuer, "aud": client.client_id}, alg)
 
     def verify_access_token(self, token: str) -> dict[str, Any] | None:
         """Claims of a live access token of ours, else None (bad, expired, or grant revoked)."""

@@ -3,6 +3,12 @@
 RFC 9700 §4.3.2 and the issue: access tokens are never accepted in a query or form body.
 Errors follow RFC 6750 §3: no credentials gives 401 with a bare challenge; a bad token gives
 401 with error="invalid_token".
+
+The claims are those of the granted scopes and of the `claims` parameter's userinfo member
+that belong here (Swedish OIDC Profile §4.2, idp.oidc.claims.for_userinfo). OIDC Core §5.3.2:
+"If the UserInfo Response is signed [...] the response [is] a JWT [...] Content-Type
+application/jwt", with `iss` and `aud`: for a client with `userinfo_signed_response_alg`, and
+always for a client held to the Swedish profile ("UserInfo [...] responses signed", §4.1).
 """
 
 from __future__ import annotations
@@ -96,6 +102,14 @@ class UserInfo:
         scopes = str(claims.get("scope", "")).split()
         if client is None or "openid" not in scopes:
             return self._deny(403, "insufficient_scope", "the openid scope is required")
-        extra = claims_mod.requested_names(grant.auth.claims_request, "userinfo")
+        asked = grant.auth.claims_request
+        extra = claims_mod.requested_names(asked, "userinfo")
         released = claims_mod.release(grant.auth.claims, scopes, registered, client, extra)
-        return JSONResponse({"sub": grant.sub, **released}, headers={"Cache-Control": "no-store"})
+        answer = {"sub": grant.sub, **claims_mod.for_userinfo(released, asked, client)}
+        if client.signs_userinfo:
+            return Response(
+                self.tokens.userinfo_jwt(client, answer),
+                media_type="application/jwt",
+                headers={"Cache-Control": "no-store"},
+            )
+        return JSONResponse(answer, headers={"Cache-Control": "no-store"})

@@ -2,6 +2,13 @@
 // text and the buttons. The server decides everything; this script only shows it.
 (function () {
   "use strict";
+  // The start page of a login with one way: the order starts only with this POST (never a
+  // GET), sent at once; without script the page's button sends it.
+  var start = document.querySelector("form[data-autosubmit]");
+  if (start) {
+    start.submit();
+    return;
+  }
   var root = document.getElementById("bankid");
   if (!root) { return; }
   root.classList.add("js");

@@ -65,9 +65,10 @@ class SimulatorLink(httpx.AsyncBaseTransport):
         return await httpx.ASGITransport(app=self.app).handle_async_request(request)
 
 
-def build_app(settings, clock, store=None, *, link=None, trusted_proxies=()):
+def build_app(settings, clock, store=None, *, link=None, trusted_proxies=(), login=None):
     """The provider with the BankID authenticator wired as in idp.app, except that its BankID
-    client reaches the mounted simulator through a `SimulatorLink` (counting, faults)."""
+    client reaches the mounted simulator through a `SimulatorLink` (counting, faults).
+    `login(LoginRequest) -> LoginRequest` changes what the core hands the authenticator."""
     store = MemoryTTLStore(clock) if store is None else store
     link = link or SimulatorLink()
     client = BankIDClient("http://sim.test/bankid-simulator/rp/v6.0", clock=clock, transport=link)
@@ -82,7 +83,7 @@ def build_app(settings, clock, store=None, *, link=None, trusted_proxies=()):
 
     def factory(handoff):
         return BankIDAuthenticator(
-            handoff,
+            handoff if login is None else ChangedLogin(handoff, login),
             orders=orders,
             store=store,
             clock=clock,
@@ -97,6 +98,22 @@ def build_app(settings, clock, store=None, *, link=None, trusted_proxies=()):
     link.app = app
     app.state.link = link
     return app
+
+
+class ChangedLogin:
+    """A hand-off whose login requests are changed on the way to the authenticator (to hand it
+    what the authorization request's checks would, independently of them)."""
+
+    def __init__(self, handoff, change):
+        self.handoff, self.change = handoff, change
+        self.templates, self.cookies = handoff.templates, handoff.cookies
+
+    async def load(self, request, transaction_id):
+        found = await self.handoff.load(request, transaction_id)
+        return None if found is None else self.change(found)
+
+    async def finish(self, request, transaction_id, result):
+        return await self.handoff.finish(request, transaction_id, result)
 
 
 @pytest.fixture

@@ -135,9 +135,13 @@ class Browser:
         return r
 
     async def open_login(self, **params):
-        """Authorize, then open the BankID start page; follows redirects to the wait page."""
+        """Authorize, then open the BankID start page; with one way to log in, send its form
+        as the page's script does (a GET never starts an order); follows redirects to the
+        wait page."""
         first = await self.authorize(**params)
         self.page = await self.get(first.headers["location"])
+        if 'data-autosubmit="1"' in self.page.text:
+            return await self.submit("/bankid/start")
         return self.page
 
     async def get(self, url, **kw):

@@ -120,7 +120,8 @@ async def test_web_device_data_uses_a_separate_long_lived_device_cookie(app):
 async def test_the_device_cookie_is_long_lived_and_http_only(app):
     b = Browser(app)
     first = await b.authorize(acr_values=ACR_QR)
-    start = await b.http.get(first.headers["location"])
+    page = await b.http.get(first.headers["location"])
+    start = await b.http.post("/bankid/start", data=form(page.text, "/bankid/start")["fields"])
     cookie = next(
         c for c in start.headers.get_list("set-cookie") if c.startswith("__Host-idp_device=")
     )

@@ -9,7 +9,6 @@ import pytest
 from tests.bankid_web.conftest import build_app, make_settings
 from tests.bankid_web.support import (
     AGNES_CANCELS,
-    ANNA,
     ISSUER,
     RP_CB,
     RUT_HIGH_RISK,
@@ -148,19 +147,6 @@ async def test_risk_blocked_by_bankid_is_rfa22(app, clock):
     await b.open_login(acr_values=ACR_QR)
     await scan(app, b, personalNumber="199505052457")
     await failed_page(b, clock, "RFA22")
-
-
-async def test_already_in_progress_shows_rfa4_and_the_earlier_order_rfa3(app, clock):
-    first = Browser(app)
-    await first.open_login(acr_values=ACR_QR, login_hint=ANNA)
-    second = Browser(app, ip="203.0.113.77")
-    page = await second.open_login(acr_values=ACR_QR, login_hint=ANNA)
-    # No order was created: the page itself says so, without needing JavaScript.
-    assert status_text(page.text)[0] == "RFA4"
-    assert "pågår redan för ditt personnummer" in page.text and 'id="qr-img"' not in page.text
-    assert (await second.status()).json()["state"] == "failed"
-    await failed_page(first, clock, "RFA3")  # BankID cancelled the earlier order
-    assert_error(await cancel(second), second, "access_denied")
 
 
 async def test_high_risk_is_refused_with_a_clear_message(app, clock):

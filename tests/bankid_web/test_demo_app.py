@@ -48,6 +48,8 @@ async def test_demo_logs_in_with_bankid_and_shows_claims_and_userinfo(demo, cloc
     first = await b.http.get(authorize.removeprefix(ISSUER))
     b.txn = first.headers["location"].split("txn=")[1]
     page = await b.get(first.headers["location"])
+    assert 'data-autosubmit="1"' in page.text  # one way: the page's script starts it (POST)
+    page = await b.submit("/bankid/start")
     assert 'id="qr-img"' in page.text and '<html lang="en">' in page.text
 
     await scan(demo, b)

@@ -303,10 +303,17 @@ def _login_through_the_demo(base: str, folder: Path) -> httpx.Response:
     with httpx.Client(base_url=base, timeout=15, headers={"accept-language": "en"}) as browser:
         assert browser.get("/demo/").status_code == 200
         r = browser.post("/demo/login", data={"flow": "qr"})
-        for _ in range(6):  # /authorize -> /bankid/login -> /bankid/wait
+        for _ in range(6):  # /authorize -> /bankid/login
             if r.status_code != 303:
                 break
             r = browser.get(r.headers["location"])
+        # One way to log in: the page's script posts its form to start the order.
+        assert r.status_code == 200 and 'data-autosubmit="1"' in r.text, (r.status_code, r.url)
+        start = r.text[r.text.index('action="/bankid/start"') :]
+        fields = dict(re.findall(r'name="(\w+)" value="([^"]*)"', start[: start.index("</form>")]))
+        r = browser.post("/bankid/start", data=fields)
+        assert r.status_code == 303, r.text
+        r = browser.get(r.headers["location"])  # /bankid/wait
         assert r.status_code == 200 and "/bankid/wait" in str(r.url), (r.status_code, r.url)
         assert "qr" in r.text.lower()
         txn = parse_qs(urlsplit(str(r.url)).query)["txn"][0]

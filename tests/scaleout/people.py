@@ -58,9 +58,13 @@ class Browser:
         return self.http.post(self.fleet.url(on, path), **kw)
 
     def follow(self, on: str, response: httpx.Response) -> httpx.Response:
-        """Follow redirects within the provider, on instance `on`."""
+        """Follow redirects within the provider, on instance `on`; a BankID start page with one
+        way to log in is sent on, as its script does (a GET never starts an order)."""
         for _ in range(10):
             location = response.headers.get("location", "")
+            if response.status_code == 200 and 'data-autosubmit="1"' in response.text:
+                response = self.post(on, "/bankid/start", data=start_form(response.text))
+                continue
             if response.status_code not in (302, 303) or location.startswith(RP_CALLBACK):
                 return response
             response = self.get(on, location)
@@ -103,6 +107,12 @@ class Browser:
             return s if s["state"] == state else None
 
         return wait_until(poll, timeout, f"the login to be {state}", step=0.3)
+
+
+def start_form(html: str) -> dict[str, str]:
+    """The fields of a BankID start page's form (the one its script sends to /bankid/start)."""
+    start = html[html.index('action="/bankid/start"') :]
+    return dict(re.findall(r'name="(\w+)" value="([^"]*)"', start[: start.index("</form>")]))
 
 
 def csrf_of(html: str) -> str:

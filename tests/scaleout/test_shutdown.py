@@ -12,7 +12,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.scaleout.people import Browser
+from tests.scaleout.people import Browser, start_form
 from tests.scaleout.processes import (
     RP_SECRET,
     Instance,
@@ -103,9 +103,10 @@ def test_sigterm_lets_the_request_in_flight_finish(tmp_path, slow_bankid, log_ch
     first = browser.authorize("a")
     answers = []
 
-    def start_login():  # /bankid/login starts the order: BankID takes 3 s to answer
+    def start_login():  # POST /bankid/start starts the order: BankID takes 3 s to answer
+        page = browser.get("a", first.headers["location"])
         started = time.monotonic()
-        r = browser.get("a", first.headers["location"])
+        r = browser.post("a", "/bankid/start", data=start_form(page.text))
         answers.append((r.status_code, r.headers.get("location", ""), time.monotonic() - started))
 
     worker = threading.Thread(target=start_login)

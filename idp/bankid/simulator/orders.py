@@ -21,6 +21,7 @@ The book holds its state in process memory. It knows nothing of HTTP; `rp_api.py
 
 from __future__ import annotations
 
+import base64
 import math
 import random
 import uuid
@@ -92,6 +93,13 @@ class Order:
     via: Via | None = None
     timeline: list[State] = field(default_factory=list)
 
+    @property
+    def visible_text(self) -> str | None:
+        """`userVisibleData` as the app shows it (the RP API checked it is base64 of UTF-8)."""
+        if self.user_visible_data is None:
+            return None
+        return base64.b64decode(self.user_visible_data).decode("utf-8")
+
 
 class AppError(Exception):
     """A user-app request the simulated app refuses; becomes ``{"error", "detail"}``."""
@@ -115,6 +123,9 @@ class AppResult:
     outcome: str  # "complete" or the failed hint code
     final_at: float
     return_url: str | None = None
+    #: What the app showed: the order's userVisibleData (decoded) and its format.
+    user_visible_data: str | None = None
+    user_visible_data_format: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -128,6 +139,9 @@ class AppResult:
         }
         if self.return_url is not None:
             body["returnUrl"] = self.return_url
+        if self.user_visible_data is not None:
+            body["userVisibleData"] = self.user_visible_data
+            body["userVisibleDataFormat"] = self.user_visible_data_format or "plaintext"
         return body
 
 
@@ -351,6 +365,8 @@ class OrderBook:
             outcome=final.status if final.status == "complete" else str(final.hint_code),
             final_at=final.since,
             return_url=order.return_url if via is Via.AUTOSTART else None,
+            user_visible_data=order.visible_text,
+            user_visible_data_format=order.user_visible_data_format,
         )
 
     def _timeline(

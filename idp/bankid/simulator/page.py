@@ -39,6 +39,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "seconds": ("s", "s"),
     "person": ("Testperson", "Test person"),
     "required": ("Ordern kräver denna person", "The order requires this person"),
+    "message": ("Text i appen", "Text in the app"),
+    "markdown": ("(simpleMarkdownV1)", "(simpleMarkdownV1)"),
     "approve": ("Godkänn", "Approve"),
     "cancel": ("Avbryt", "Cancel"),
     "decline_call": ("Neka samtal", "Decline call"),
@@ -79,6 +81,8 @@ class HumanPage:
                 "waiting": state.hint_code == "outstandingTransaction",
                 "age": int(now - order.created_at),
                 "required": order.required_personal_number,
+                "message": order.visible_text,
+                "markdown": order.user_visible_data_format == "simpleMarkdownV1",
                 "action_url": request.url_for("simulator_act", order_ref=order.order_ref).path,
             }
             for order, state in sorted(

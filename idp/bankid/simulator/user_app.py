@@ -7,7 +7,8 @@ The contract integration tests rely on (documented in docs/bankid-simulator.md):
   digit (optional for scan and autostart; then the order's required person, else the default
   person); unknown fields are refused so a typo never silently acts as the default person;
 * success: 200 with JSON describing what happened (order, flow, person's name, the pending hint
-  codes the RP will see, the final outcome and when, and for autostart the order's returnUrl);
+  codes the RP will see, the final outcome and when, for autostart the order's returnUrl, and
+  the text the app showed: ``userVisibleData`` decoded, with ``userVisibleDataFormat``);
 * refusal: 4xx with ``{"error": ..., "detail": ...}`` saying exactly why.
 """
 
