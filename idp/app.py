@@ -14,7 +14,7 @@ import contextlib
 import ipaddress
 import logging
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,8 +31,8 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from idp.authn import BackchannelAuthenticator, BrowserAuthenticator, LoginHandoff
 from idp.bankid.client import BankIDClient
+from idp.ciba import CIBA, Ciba, install_ciba
 from idp.ciba import PATH as CIBA_PATH
-from idp.ciba import Ciba, install_ciba
 from idp.clock import Clock, SystemClock
 from idp.config import (
     EMBEDDED_SOURCE,
@@ -41,6 +41,7 @@ from idp.config import (
     Registry,
     Settings,
     load_settings,
+    unknown_grant_types,
 )
 from idp.keys import SigningKeys
 from idp.observability import (
@@ -51,6 +52,7 @@ from idp.observability import (
     check_bankid_certificate,
 )
 from idp.oidc import discovery as discovery_mod
+from idp.oidc.grants import OAUTH_GRANTS, GrantRegistry
 from idp.oidc.provider import AuthenticatorFactory, OpenIDProvider
 from idp.store.db import (
     DRIVER_UNAVAILABLE,
@@ -88,6 +90,9 @@ BACKCHANNEL_PATHS = frozenset(
     }
 )
 CERTIFICATE_WARN_DAYS = 30
+#: The grants the token endpoint serves: discovery lists them (idp.oidc.grants), and a client's
+#: `grant_types` may name only these (`idp check-config`, start, reload).
+GRANTS = OAUTH_GRANTS.plus(CIBA)
 
 
 @dataclass
@@ -150,9 +155,16 @@ def create_app(
     authenticator: AuthenticatorFactory | None = None,
     backchannel: BackchannelAuthenticator | None = None,
     reload_on_sighup: bool = False,
+    grants: GrantRegistry = GRANTS,
 ) -> Starlette:
     """The provider. Components read clients and scopes from one `Registry`, so a reload of
-    them (``app.state.reload``, or SIGHUP with `reload_on_sighup`) reaches them all."""
+    them (``app.state.reload``, or SIGHUP with `reload_on_sighup`) reaches them all.
+
+    Settings that name a grant type outside `grants` are refused (ConfigError), whether or
+    not they were loaded with them."""
+    unknown = unknown_grant_types(settings, grants.names())
+    if unknown:
+        raise ConfigError(settings.source, unknown)
     rt = build_runtime(settings, clock=clock, store=store, engine=engine)
     registry = rt.registry
     metrics = rt.metrics
@@ -176,6 +188,7 @@ def create_app(
         cookies=cookies,
         subject_secret=rt.secrets["subject"],
         grant_secret=rt.secrets["grants"],
+        grants=grants,
     )
     sim = simulator_app(settings.bankid, rt.clock) if mounts_simulator(settings.bankid) else None
     bankid_client = None
@@ -191,7 +204,7 @@ def create_app(
     ciba.service.observers.append(metrics.ciba_request)
     rt.discovery.contribute(ciba.metadata)
     watch_certificate(settings.bankid, rt.clock, metrics)
-    reload = ClientReload(settings, registry)
+    reload = ClientReload(settings, registry, grants.names())
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -301,9 +314,12 @@ class ClientReload:
     service. Changes to anything else are named in a warning and take effect on restart.
     """
 
-    def __init__(self, settings: Settings, registry: Registry) -> None:
+    def __init__(
+        self, settings: Settings, registry: Registry, grant_types: Collection[str]
+    ) -> None:
         self.settings = settings
         self.registry = registry
+        self.grant_types = grant_types
 
     def reload(self) -> bool:
         source = self.settings.source
@@ -311,7 +327,7 @@ class ClientReload:
             log.warning("configuration reload: %s has no file to reread", source)
             return False
         try:
-            result = self.registry.replace(load_settings(source))
+            result = self.registry.replace(load_settings(source, grant_types=self.grant_types))
         except ConfigError as exc:
             for line in exc.render().splitlines():
                 log.error("%s", line)

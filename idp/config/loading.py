@@ -22,7 +22,15 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from idp.config.schema import CIBA_GRANT, DEFAULT_SCOPES, ClientSettings, Settings
+from idp.config.schema import (
+    CIBA_GRANT,
+    DEFAULT_SCOPES,
+    GRANT_TYPES_CONTEXT,
+    ClientSettings,
+    Settings,
+    profile_problems,
+    unknown_grant_type,
+)
 
 
 @dataclass(frozen=True)
@@ -150,7 +158,9 @@ def _model_fields(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[st
             ),
             None,
         )
-    return list(current.model_fields) if current is not None else []
+    if current is None:
+        return []
+    return [f.alias or name for name, f in current.model_fields.items()]  # as files spell them
 
 
 @dataclass(frozen=True)
@@ -187,12 +197,14 @@ def _pydantic_issues(exc: ValidationError, prefix: str, model: type[BaseModel]) 
 # --------------------------------------------------------------------------- clients
 
 
-def _validate_client(entry: Any, path: str) -> tuple[ClientSettings | None, _Invalid]:
+def _validate_client(
+    entry: Any, path: str, context: dict[str, Any]
+) -> tuple[ClientSettings | None, _Invalid]:
     """The entry as a client, with what is wrong with it. An entry with invalid values is
     validated again without them (defaults stand in), so that the rules between its values
     can still be checked: then the client is returned along with the problems."""
     try:
-        return ClientSettings.model_validate(entry), _Invalid([], set())
+        return ClientSettings.model_validate(entry, context=context), _Invalid([], set())
     except ValidationError as exc:
         invalid = _pydantic_issues(exc, path, ClientSettings)
     if not isinstance(entry, dict):
@@ -200,13 +212,18 @@ def _validate_client(entry: Any, path: str) -> tuple[ClientSettings | None, _Inv
     rest = {k: v for k, v in entry.items() if k not in invalid.keys}
     rest.setdefault("client_id", "?")  # no rule reads it
     try:
-        return ClientSettings.model_validate(rest), invalid
+        return ClientSettings.model_validate(rest, context=context), invalid
     except ValidationError:
         return None, invalid
 
 
 def client_issues(
-    c: ClientSettings, path: str, scopes: Collection[str] | None, unsure: Collection[str] = ()
+    c: ClientSettings,
+    path: str,
+    scopes: Collection[str] | None,
+    unsure: Collection[str] = (),
+    *,
+    session_lifetime: int | None = None,
 ) -> list[ConfigIssue]:
     """The rules between a client's values. A rule that reads a key in `unsure` (its value was
     invalid or undefined, and is reported already) is skipped: a default stands in for that
@@ -281,14 +298,38 @@ def client_issues(
                 "subject_type",
                 "redirect_uris",
             )
+    # The profile a client declares (profile: swedish-oidc | sweden-connect).
+    for key, message, reads in profile_problems(c, session_lifetime=session_lifetime):
+        add(key, message, *reads)
     return issues
+
+
+def unknown_grant_types(settings: Settings, known: Collection[str]) -> list[ConfigIssue]:
+    """The clients' grant types that are not among `known`, as parse_settings reports them
+    (for settings validated without the served grant types)."""
+    message = unknown_grant_type(tuple(known))
+    return [
+        ConfigIssue(f"clients[{i}].grant_types[{j}]", message)
+        for i, c in enumerate(settings.clients)
+        for j, grant_type in enumerate(c.grant_types)
+        if grant_type not in known
+    ]
 
 
 # --------------------------------------------------------------------------- the file
 
 
-def parse_settings(raw: Any, *, source: str, environ: Mapping[str, str] | None = None) -> Settings:
-    """Validate a parsed YAML document; raise ConfigError with every problem found."""
+def parse_settings(
+    raw: Any,
+    *,
+    source: str,
+    environ: Mapping[str, str] | None = None,
+    grant_types: Collection[str] | None = None,
+) -> Settings:
+    """Validate a parsed YAML document; raise ConfigError with every problem found.
+
+    `grant_types` are the grant types the token endpoint serves (the grant registry's names,
+    given by the app or the CLI): a client may name only those. None checks no names."""
     env = os.environ if environ is None else environ
     if raw is None:
         raw = {}
@@ -318,6 +359,7 @@ def parse_settings(raw: Any, *, source: str, environ: Mapping[str, str] | None =
     else:
         scopes = {**DEFAULT_SCOPES, **(raw.get("scopes") or {})}
 
+    context = {} if grant_types is None else {GRANT_TYPES_CONTEXT: tuple(grant_types)}
     clients: list[ClientSettings] = []
     seen: dict[str, int] = {}
     for i, entry in enumerate(raw_clients):
@@ -333,12 +375,13 @@ def parse_settings(raw: Any, *, source: str, environ: Mapping[str, str] | None =
                 )
             else:
                 seen[cid] = i
-        client, invalid = _validate_client(entry, path)
+        client, invalid = _validate_client(entry, path, context)
         issues += invalid.issues
         if client is None:
             continue
         in_doubt = invalid.keys | _keys_under(path, undefined)
-        issues += client_issues(client, path, scopes, in_doubt)
+        lifetime = None if settings is None else settings.session.lifetime_seconds
+        issues += client_issues(client, path, scopes, in_doubt, session_lifetime=lifetime)
         clients.append(client)
 
     # A missing ${VAR} already explains any other complaint about the same value.
@@ -350,8 +393,13 @@ def parse_settings(raw: Any, *, source: str, environ: Mapping[str, str] | None =
     return settings.model_copy(update={"clients": tuple(clients)})
 
 
-def load_settings(path: str | Path, *, environ: Mapping[str, str] | None = None) -> Settings:
-    """Read and validate a YAML configuration file."""
+def load_settings(
+    path: str | Path,
+    *,
+    environ: Mapping[str, str] | None = None,
+    grant_types: Collection[str] | None = None,
+) -> Settings:
+    """Read and validate a YAML configuration file (`grant_types`: as for parse_settings)."""
     source = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -364,7 +412,7 @@ def load_settings(path: str | Path, *, environ: Mapping[str, str] | None = None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(source, [ConfigIssue("", f"{where}invalid YAML: {problem}")]) from None
-    return parse_settings(raw, source=source, environ=environ)
+    return parse_settings(raw, source=source, environ=environ, grant_types=grant_types)
 
 
 def config_path_from_env(environ: Mapping[str, str] | None = None) -> str | None:

@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal, get_args
 from urllib.parse import urlsplit
@@ -26,20 +26,34 @@ from pydantic import (
 )
 
 CIBA_GRANT: Final = "urn:openid:params:grant-type:ciba"
-GrantType = Literal[
-    "authorization_code",
-    "refresh_token",
-    "client_credentials",
-    "urn:openid:params:grant-type:ciba",  # CIBA_GRANT
-]
-GRANT_TYPES: tuple[GrantType, ...] = get_args(GrantType)
-assert CIBA_GRANT in GRANT_TYPES
+#: The validation context key of the grant types the token endpoint serves. They are the grant
+#: registry's (idp.oidc.grants), which the loader's caller passes in: this leaf package keeps
+#: no list of its own, so a new grant needs no change here.
+GRANT_TYPES_CONTEXT: Final = "grant_types"
 SigningAlg = Literal["RS256", "ES256"]
 SIGNING_ALGS: tuple[SigningAlg, ...] = get_args(SigningAlg)
+# Client profiles: the Swedish OIDC Profile 1.0, and the OIDC Profile for Sweden Connect 1.0.
+ClientProfile = Literal["swedish-oidc", "sweden-connect"]
+PROFILE_ID_TOKEN_MAX_SECONDS: Final = 300
+# Key management algorithms of our request-object decryption keys (RFC 7518 §4.3).
+EncryptionAlg = Literal["RSA-OAEP", "RSA-OAEP-256"]
+ENCRYPTION_ALGS: tuple[EncryptionAlg, ...] = get_args(EncryptionAlg)
 
 # Scope name -> claims it releases. Operators extend or override these under `scopes:`.
+# The two https://id.oidc.se/ scopes are the Swedish OIDC Claims and Scopes Specification's
+# (§3.1, §3.2); profile and ssn are this provider's older names for the same data.
 DEFAULT_SCOPES: dict[str, list[str]] = {
     "openid": ["sub"],
+    "https://id.oidc.se/scope/naturalPersonNumber": [
+        "https://id.oidc.se/claim/personalIdentityNumber",
+        "https://id.oidc.se/claim/coordinationNumber",
+    ],
+    "https://id.oidc.se/scope/naturalPersonInfo": [
+        "family_name",
+        "given_name",
+        "name",
+        "birthdate",
+    ],
     "profile": ["name", "given_name", "family_name", "birthdate"],
     "ssn": ["ssn"],
     "bankid_evidence": [
@@ -149,6 +163,25 @@ def _check_redirect_uri(value: str) -> str:
 RedirectURI = Annotated[str, AfterValidator(_check_redirect_uri)]
 
 
+def unknown_grant_type(known: Sequence[str]) -> str:
+    """What is said of a grant type that is not one of `known` (as of an unknown literal)."""
+    quoted = [repr(k) for k in known]
+    if len(quoted) < 2:
+        return f"expected {''.join(quoted) or 'no grant type'}"
+    return f"expected {', '.join(quoted[:-1])} or {quoted[-1]}"
+
+
+def _check_grant_type(value: str, info: ValidationInfo) -> str:
+    known = (info.context or {}).get(GRANT_TYPES_CONTEXT)
+    if known is not None and value not in known:
+        raise ValueError(unknown_grant_type(known))
+    return value
+
+
+#: A `grant_types` entry: one the token endpoint serves, when the loader was told which.
+GrantType = Annotated[str, AfterValidator(_check_grant_type)]
+
+
 # --------------------------------------------------------------------------- models
 
 
@@ -184,6 +217,28 @@ class ClientSettings(_Strict):
     ciba_call_initiator: Literal["RP", "user"] = "RP"
     ciba_allow_call_initiator_override: bool = False
     ciba_sign_binding_message: bool = False
+    # RFC 9126 §6: only pushed authorization requests; RFC 9101 §10.5: only signed request
+    # objects (by value, or pushed).
+    require_pushed_authorization_requests: bool = False
+    require_signed_request_object: bool = False
+    # The Swedish OIDC profile this client is held to (README "Swedish OIDC profiles");
+    # `idp.config.profiles` holds the rules each adds.
+    profile: ClientProfile | None = None
+    # swedish-oidc only: client_secret_basic, client_secret_post or none instead of
+    # private_key_jwt, "if the context permits" (Swedish OIDC Profile §3.1.1).
+    allow_weaker_client_auth: bool = False
+    # OIDC Registration §2: signed UserInfo responses (application/jwt); always signed for a
+    # client held to a profile (Swedish OIDC Profile §4.1), by default with the ID token's alg.
+    userinfo_signed_response_alg: SigningAlg | None = None
+    # This client's ID token lifetime (default tokens.id_token_ttl_seconds); at most
+    # PROFILE_ID_TOKEN_MAX_SECONDS under a profile (Swedish OIDC Profile §3.2.1.2).
+    id_token_lifetime_seconds: int | None = Field(default=None, gt=0, le=24 * 3600)
+    # RFC 7591 §2 / OIDC Registration §2 metadata; Sweden Connect requires them (SC-P §3.2).
+    client_name_sv: str | None = Field(default=None, alias="client_name#sv", min_length=1)
+    client_name_en: str | None = Field(default=None, alias="client_name#en", min_length=1)
+    logo_uri: str | None = None
+    client_uri: str | None = None
+    contacts: list[str] = Field(default_factory=list)
 
     @field_validator("client_secret", mode="before")
     @classmethod
@@ -194,7 +249,9 @@ class ClientSettings(_Strict):
             raise ValueError("expected a string of at least 16 characters")
         return SecretHash(value)
 
-    @field_validator("jwks_uri", "backchannel_client_notification_endpoint")
+    @field_validator(
+        "jwks_uri", "backchannel_client_notification_endpoint", "logo_uri", "client_uri"
+    )
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
         return None if value is None else _check_absolute_url(value)
@@ -210,6 +267,109 @@ class ClientSettings(_Strict):
     @property
     def display_name(self) -> str:
         return self.client_name or self.client_id
+
+    @property
+    def held_to_profile(self) -> bool:
+        """Held to the Swedish OIDC Profile (swedish-oidc, or sweden-connect which extends it)."""
+        return self.profile is not None
+
+    @property
+    def is_sweden_connect(self) -> bool:
+        return self.profile == "sweden-connect"
+
+    @property
+    def userinfo_alg(self) -> SigningAlg | None:
+        """How UserInfo answers are signed; None: plain JSON."""
+        if self.userinfo_signed_response_alg is not None:
+            return self.userinfo_signed_response_alg
+        return self.id_token_signed_response_alg if self.held_to_profile else None
+
+    @property
+    def signs_userinfo(self) -> bool:
+        return self.userinfo_alg is not None
+
+    def id_token_lifetime(self, default: int) -> int:
+        """Seconds an ID token lives: this client's setting or the server's `default`, capped
+        under a profile ("The lifetime [...] MUST NOT exceed 5 minutes", SWE-P §3.2.1.2)."""
+        lifetime = self.id_token_lifetime_seconds or default
+        if self.held_to_profile:
+            return min(lifetime, PROFILE_ID_TOKEN_MAX_SECONDS)
+        return lifetime
+
+
+#: Sweden Connect's longest session: "MUST NOT exceed 60 minutes" (SC-P §2.2.1).
+SWEDEN_CONNECT_SESSION_MAX_SECONDS: Final = 3600
+
+
+def profile_problems(
+    c: ClientSettings, *, session_lifetime: int | None = None
+) -> list[tuple[str, str, tuple[str, ...]]]:
+    """What in a client's entry contradicts the profile it declares, as (key, problem, other
+    keys the rule reads). `session_lifetime` is session.lifetime_seconds (None: not known)."""
+    if c.profile is None:
+        return []
+    out: list[tuple[str, str, tuple[str, ...]]] = []
+    name = c.profile
+    method = c.token_endpoint_auth_method
+    if "authorization_code" not in c.grant_types:
+        out.append(
+            ("grant_types", f"{name} is the authorization code flow (SWE-P §2)", ("profile",))
+        )
+    if not c.require_pkce:
+        out.append(("require_pkce", f"{name} requires PKCE with S256 (SWE-P §2.1.8)", ("profile",)))
+    if c.is_sweden_connect:
+        if method != "private_key_jwt":
+            out.append(
+                (
+                    "token_endpoint_auth_method",
+                    "sweden-connect clients authenticate with private_key_jwt (SC-P §2.3.1)",
+                    ("profile",),
+                )
+            )
+        if c.allow_weaker_client_auth:
+            out.append(
+                ("allow_weaker_client_auth", "not allowed for sweden-connect (SC-P §2.3.1)", ())
+            )
+    elif method != "private_key_jwt" and not c.allow_weaker_client_auth:
+        out.append(
+            (
+                "token_endpoint_auth_method",
+                f"swedish-oidc clients authenticate with private_key_jwt (SWE-P §3.1.1); {method} "
+                "needs allow_weaker_client_auth: true",
+                ("profile", "allow_weaker_client_auth"),
+            )
+        )
+    lifetime = c.id_token_lifetime_seconds
+    if lifetime is not None and lifetime > PROFILE_ID_TOKEN_MAX_SECONDS:
+        out.append(
+            (
+                "id_token_lifetime_seconds",
+                f"at most {PROFILE_ID_TOKEN_MAX_SECONDS} under {name} (SWE-P §3.2.1.2)",
+                ("profile",),
+            )
+        )
+    if not c.is_sweden_connect:
+        return out
+    for key, value in (("client_name#sv", c.client_name_sv), ("client_name#en", c.client_name_en)):
+        if not value:
+            out.append((key, "required for sweden-connect (SC-P §3.2)", ("profile",)))
+    for key, url in (("logo_uri", c.logo_uri), ("client_uri", c.client_uri)):
+        if url is None:
+            out.append((key, "required for sweden-connect: an https URL (SC-P §3.2)", ("profile",)))
+        elif not url.startswith("https://"):
+            out.append((key, "sweden-connect requires an https URL (SC-P §3.2)", ("profile",)))
+    if not c.contacts:
+        out.append(("contacts", "required for sweden-connect (SC-P §3.2)", ("profile",)))
+    if session_lifetime is not None and session_lifetime > SWEDEN_CONNECT_SESSION_MAX_SECONDS:
+        out.append(
+            (
+                "profile",
+                f"sweden-connect needs session.lifetime_seconds of at most "
+                f"{SWEDEN_CONNECT_SESSION_MAX_SECONDS} (SC-P §2.2.1), not {session_lifetime}",
+                (),
+            )
+        )
+    return out
 
 
 class SimulatorSettings(_Strict):
@@ -251,6 +411,15 @@ class BankIDSettings(_Strict):
         return _check_absolute_url(value)
 
 
+class AcrSettings(_Strict):
+    """Authentication context classes (idp.oidc.acr)."""
+
+    # BankID logins meet the Swedish eID framework's self-declared
+    # http://id.swedenconnect.se/loa/1.0/uncertified-loa3; true (only once Digg has reviewed
+    # and approved this provider) adds http://id.elegnamnden.se/loa/1.0/loa3.
+    certified_loa3: bool = False
+
+
 class SessionSettings(_Strict):
     """SSO session. BankID forbids turning a login into a lasting credential: keep it short."""
 
@@ -274,6 +443,28 @@ class KeySettings(_Strict):
     retired_grace_seconds: int = Field(default=24 * 3600, ge=0)
     # How often a process rereads the key table (other instances may have rotated).
     reload_seconds: int = Field(default=30, gt=0)
+    # Our keys for decrypting request objects (published with use "enc"), rotated with the
+    # signing keys. RSA-OAEP is required by the Swedish OIDC Profile §7.1; [] turns them off.
+    encryption_algorithms: list[EncryptionAlg] = ["RSA-OAEP"]
+
+
+class ClientJwksSettings(_Strict):
+    """Fetching clients' public keys from their jwks_uri."""
+
+    cache_seconds: int = Field(default=300, ge=0, le=24 * 3600)
+    # An unknown kid refetches the set (the client rotated), at most this often per client.
+    refetch_interval_seconds: int = Field(default=30, ge=0, le=3600)
+    timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    max_bytes: int = Field(default=64 * 1024, ge=1024, le=1024 * 1024)
+    # Fetch from loopback, private, link-local and other non-public addresses (SSRF guard).
+    allow_private_addresses: bool = False
+
+
+class RequestObjectSettings(_Strict):
+    """Request objects (RFC 9101): how long one may live, and the tolerated clock skew."""
+
+    max_lifetime_seconds: int = Field(default=3600, ge=1, le=3600)
+    clock_skew_seconds: int = Field(default=10, ge=0, le=60)
 
 
 class DemoSettings(_Strict):
@@ -325,6 +516,15 @@ class CibaSettings(_Strict):
     remember_seconds: int = Field(default=300, ge=0, le=3600)
 
 
+class ParSettings(_Strict):
+    """Pushed authorization requests (RFC 9126)."""
+
+    # §5 require_pushed_authorization_requests, for every client.
+    required: bool = False
+    # §2.2: the request_uri's lifetime; short ("5 to 600 seconds"), used once.
+    request_uri_lifetime_seconds: int = Field(default=60, ge=5, le=600)
+
+
 class Settings(_Strict):
     """One configuration file (or the embedded default), validated; frozen, and never changed.
 
@@ -350,6 +550,10 @@ class Settings(_Strict):
     demo: DemoSettings = Field(default_factory=DemoSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     ciba: CibaSettings = Field(default_factory=CibaSettings)
+    acr: AcrSettings = Field(default_factory=AcrSettings)
+    client_jwks: ClientJwksSettings = Field(default_factory=ClientJwksSettings)
+    request_objects: RequestObjectSettings = Field(default_factory=RequestObjectSettings)
+    par: ParSettings = Field(default_factory=ParSettings)
     scopes: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_SCOPES))
     # Scopes whose claims a client may also ask for one by one with the `claims` request
     # parameter (OIDC Core §5.5). Claims of other scopes (the personal number, BankID evidence)

@@ -1,29 +1,34 @@
 """The authorization server: discovery, endpoints, tokens, sessions (OpenID Connect, OAuth 2).
 
 What other packages may use: the provider the app mounts, and what the CIBA grant shares with
-it (the Authlib bridge, tokens, subjects, claims release). The modules `claims` and
-`discovery` are public as a whole.
+it (the Authlib bridge, client authentication, tokens, subjects, claims release). The modules
+`claims`, `discovery` and `grants` (the grant registry) are public as a whole.
 """
 
-from idp.oidc.provider import AuthenticatorFactory, OpenIDProvider
-from idp.oidc.server import (
+from idp.oidc.bridge import OAuthBridge
+from idp.oidc.client_auth import (
+    AUTH_METHODS,
     CONFIDENTIAL_METHODS,
-    BadRequest,
-    OAuthBridge,
-    PreparedRequest,
-    TokenUser,
-    oauth_json,
-    read_form,
+    ClientAuthenticationFailed,
+    ClientAuthenticator,
+    KeySource,
 )
+from idp.oidc.http import BadRequest, PreparedRequest, oauth_json, read_form
+from idp.oidc.issuance import TokenUser
+from idp.oidc.provider import AuthenticatorFactory, OpenIDProvider
 from idp.oidc.subject import subject_for
 from idp.oidc.threads import call_async
 from idp.oidc.tokens import AuthContext, new_id
 
 __all__ = [
+    "AUTH_METHODS",
     "CONFIDENTIAL_METHODS",
     "AuthContext",
     "AuthenticatorFactory",
     "BadRequest",
+    "ClientAuthenticationFailed",
+    "ClientAuthenticator",
+    "KeySource",
     "OAuthBridge",
     "OpenIDProvider",
     "PreparedRequest",
@@ -31,6 +36,7 @@ __all__ = [
     "call_async",
     "claims",
     "discovery",
+    "grants",
     "new_id",
     "oauth_json",
     "read_form",

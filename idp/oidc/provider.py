@@ -5,20 +5,30 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.routing import BaseRoute, Route
 
 from idp.authn import BrowserAuthenticator, LoginHandoff
 from idp.clock import Clock
-from idp.config import Registry, Settings
+from idp.config import ClientSettings, Registry, Settings
 from idp.keys import SigningKeys
+from idp.oidc import claims as claims_mod
 from idp.oidc import messages  # noqa: F401  (registers the texts)
+from idp.oidc.acr import AcrPolicy
 from idp.oidc.authorize import AuthorizationEndpoint
+from idp.oidc.bridge import OAuthBridge
+from idp.oidc.client_auth import AUTH_METHODS, CONFIDENTIAL_METHODS, KeySource
+from idp.oidc.client_keys import ClientKeys, ClientKeysError
 from idp.oidc.discovery import Discovery
+from idp.oidc.grants import OAUTH_GRANTS, GrantRegistry
 from idp.oidc.logout import Logout
-from idp.oidc.server import AUTH_METHODS, CONFIDENTIAL_METHODS, OAuthBridge
+from idp.oidc.par import PushedAuthorizationEndpoint, PushedRequests
+from idp.oidc.request_object import RequestObjects
 from idp.oidc.sessions import LoginTransactions, Sessions
+from idp.oidc.threads import call_async
 from idp.oidc.tokens import TokenService
+from idp.oidc.user_message import metadata as user_message_metadata
 from idp.oidc.userinfo import UserInfo
 from idp.store.ttl import TTLStore
 from idp.web.cookies import Cookies
@@ -41,9 +51,18 @@ class OpenIDProvider:
         cookies: Cookies,
         subject_secret: bytes,
         grant_secret: bytes,
+        grants: GrantRegistry = OAUTH_GRANTS,
+        client_keys: KeySource | None = None,
+        jwks_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.settings = settings
         self.registry = registry
+        # A client's public keys (inline jwks, or its jwks_uri fetched and cached) serve both
+        # private_key_jwt and request objects.
+        self.client_keys = ClientKeys.from_settings(settings, clock, transport=jwks_transport)
+        self.request_objects = RequestObjects.from_settings(
+            settings, client_keys=self.client_keys, keys=keys, store=store, clock=clock
+        )
         self.tokens = TokenService(settings, keys, db, clock, grant_secret)
         self.sessions = Sessions(store, clock, settings.session, cookies)
         self.authorization = AuthorizationEndpoint(
@@ -59,17 +78,45 @@ class OpenIDProvider:
             templates=templates,
             subject_secret=subject_secret,
         )
-        self.bridge = OAuthBridge(settings, registry, self.tokens, store, clock)
+        self.authorization.services.request_objects = self.request_objects
+        self.pushed = PushedRequests(store, clock, settings)
+        self.authorization.services.pushed = self.pushed
+        self.bridge = OAuthBridge(
+            settings,
+            registry,
+            self.tokens,
+            store,
+            clock,
+            grants=grants,
+            client_keys=client_keys or self._client_key_set,
+        )
+        self.par = PushedAuthorizationEndpoint(
+            pushed=self.pushed,
+            services=self.authorization.services,
+            authenticate=lambda request, form: self.bridge.client_auth.authenticate(
+                request, form, endpoint="par"
+            ),
+        )
         self.userinfo = UserInfo(settings, registry, self.tokens, store)
         self.logout = Logout(
             settings, registry, keys, self.sessions, self.tokens, cookies, templates
         )
         self.authenticator: BrowserAuthenticator | None = None
 
+    def _client_key_set(self, client: ClientSettings) -> dict[str, Any]:
+        """private_key_jwt's key source (called in Authlib's worker thread)."""
+        try:
+            return {"keys": call_async(self.client_keys.key_set, client)}
+        except ClientKeysError:
+            return {"keys": []}  # no usable key: the assertion fails as invalid_client
+
     def attach(self, factory: AuthenticatorFactory) -> BrowserAuthenticator:
         """Give the authenticator its hand-off (the authorization endpoint) and keep it."""
         self.authenticator = factory(self.authorization)
         self.authorization.authenticator = self.authenticator
+        self.authorization.services.acr = AcrPolicy.from_settings(
+            self.settings, self.authenticator.acr_values
+        )
         return self.authenticator
 
     def routes(self) -> list[BaseRoute]:
@@ -78,6 +125,7 @@ class OpenIDProvider:
             Route("/authorize", a.authorize, methods=["GET", "POST"]),
             Route("/authorize/resume", a.resume, methods=["GET"]),
             Route("/token", self.bridge.token_endpoint, methods=["POST"]),
+            Route("/par", self.par.push, methods=["POST"]),
             Route("/userinfo", self.userinfo.endpoint, methods=["GET", "POST"]),
             Route("/introspect", self.bridge.introspection_endpoint, methods=["POST"]),
             Route("/revoke", self.bridge.revocation_endpoint, methods=["POST"]),
@@ -89,9 +137,6 @@ class OpenIDProvider:
         return routes
 
     def metadata(self, discovery: Discovery) -> dict[str, Any]:
-        grants = ["authorization_code", "refresh_token"]
-        if any("client_credentials" in c.grant_types for c in self.registry.current.clients):
-            grants.append("client_credentials")
         url = discovery.url
         return {
             "authorization_endpoint": url("/authorize"),
@@ -102,7 +147,7 @@ class OpenIDProvider:
             "end_session_endpoint": url("/logout"),
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
-            "grant_types_supported": grants,
+            "grant_types_supported": self.bridge.grants.enabled(self.registry.current),
             "token_endpoint_auth_methods_supported": AUTH_METHODS,
             "token_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256", "PS256"],
             "introspection_endpoint_auth_methods_supported": CONFIDENTIAL_METHODS,
@@ -110,14 +155,28 @@ class OpenIDProvider:
             "code_challenge_methods_supported": ["S256"],
             "authorization_response_iss_parameter_supported": True,
             "claims_parameter_supported": True,
-            "request_parameter_supported": False,
-            "request_uri_parameter_supported": False,
+            **self._request_metadata(url),
             "prompt_values_supported": ["none", "login", "consent", "select_account"],
             "claim_types_supported": ["normal"],
-            "acr_values_supported": list(self.authenticator.acr_values)
-            if self.authenticator
-            else [],
-            "userinfo_signing_alg_values_supported": [],
+            "acr_values_supported": AcrPolicy.from_settings(
+                self.settings, self.authenticator.acr_values if self.authenticator else ()
+            ).supported(),
+            "userinfo_signing_alg_values_supported": list(self.settings.keys.algorithms),
+            "claims_supported": claims_mod.supported_claims(self.registry.current),
+            **user_message_metadata(),
+        }
+
+
+    def _request_metadata(self, url: Callable[[str], str]) -> dict[str, Any]:
+        """Authenticated authorization requests: PAR (RFC 9126 §5) and request objects
+        (RFC 9101 §10.1); request_uri by reference is not fetched, only PAR's are accepted."""
+        return {
+            "pushed_authorization_request_endpoint": url("/par"),
+            "require_pushed_authorization_requests": self.settings.par.required,
+            "request_parameter_supported": True,
+            "request_uri_parameter_supported": False,
+            "require_signed_request_object": False,
+            **self.request_objects.metadata(),
         }
 
 

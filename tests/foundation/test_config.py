@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from idp.app import GRANTS
 from idp.cli import main
 from idp.config import ConfigError, SecretHash, embedded_default, load_settings
 
@@ -309,7 +310,7 @@ def test_a_bad_value_does_not_hide_its_entrys_other_problems(tmp_path):
         "    backchannel_token_delivery_mode: poll\n"
     )
     with pytest.raises(ConfigError) as info:
-        load_settings(path, environ={})
+        load_settings(path, environ={}, grant_types=GRANTS.names())
     assert [i.path for i in info.value.issues] == [
         "clients[0].client_secret",
         "clients[0].redirect_uris[0]",

@@ -28,7 +28,7 @@ def is_package(name: str) -> bool:
 
 
 def owner(name: str) -> str:
-    """The top-level part of idp a module belongs to: `idp.oidc` for idp.oidc.server, and a
+    """The top-level part of idp a module belongs to: `idp.oidc` for idp.oidc.bridge, and a
     top-level module (idp.app) for itself."""
     return ".".join(name.split(".")[:2])
 

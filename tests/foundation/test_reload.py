@@ -250,11 +250,11 @@ def test_running_code_reads_what_reloads_only_from_the_registry():
     """Components hold the start-up `Settings` too; clients and scopes read from there would
     miss a reload."""
     root = Path(__file__).resolve().parents[2] / "idp"
-    files = [*root.glob("oidc/*.py"), *root.glob("ciba/*.py"), root / "demo.py", root / "app.py"]
+    files = [*root.glob("oidc/**/*.py"), *root.glob("ciba/*.py"), root / "demo.py", root / "app.py"]
     reloadable = {*RELOADABLE, "client"}
     assert set(RELOADABLE) < set(Settings.model_fields)
     # Not the Settings: Authlib's client model keeps the client's entry as `settings`.
-    entries = {("idp/oidc/server.py", "self.settings.scopes")}
+    entries = {("idp/oidc/clients.py", "self.settings.scopes")}
     found = []
     for path in files:
         for node in ast.walk(ast.parse(path.read_text())):

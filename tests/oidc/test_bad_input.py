@@ -115,7 +115,7 @@ MALFORMED_AUTHORIZE = [
     ({"claims": '{"userinfo": '}, "invalid_request"),
     ({"prompt": "none login"}, "invalid_request"),
     ({"prompt": "login none"}, "invalid_request"),
-    ({"request": "e30.e30."}, "request_not_supported"),
+    ({"request": "e30.e30."}, "invalid_request_object"),
     ({"request_uri": "urn:x"}, "request_uri_not_supported"),
     ({"code_challenge_method": "plain"}, "invalid_request"),
     ({"code_challenge": None}, "invalid_request"),

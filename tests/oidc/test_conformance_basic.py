@@ -384,11 +384,13 @@ def unsigned_request_object(**claims):
 
 
 async def test_oidcc_unsigned_request_object_supported_correctly_or_rejected_as_unsupported(oidc):
-    assert (await discovery(oidc))["request_parameter_supported"] is False
+    """Request objects are supported, signed ones only (RFC 9101 §10.5; alg none is never
+    accepted): an unsigned one is refused as invalid_request_object."""
+    assert (await discovery(oidc))["request_parameter_supported"] is True
     params, _ = oidc.auth_params()
     params["request"] = unsigned_request_object(**params)
     r = await oidc.authorize(params)
-    assert_redirect_error(r, "request_not_supported", state=params["state"])
+    assert_redirect_error(r, "invalid_request_object", state=params["state"])
 
 
 async def test_oidcc_ensure_request_object_with_redirect_uri(oidc):
@@ -399,7 +401,7 @@ async def test_oidcc_ensure_request_object_with_redirect_uri(oidc):
     )
     r = await oidc.authorize(params)
     assert "attacker.example" not in location(r)
-    assert_redirect_error(r, "request_not_supported", state=params["state"])
+    assert_redirect_error(r, "invalid_request_object", state=params["state"])
 
 
 async def test_oidcc_claims_essential(oidc):
@@ -462,8 +464,9 @@ async def test_oidcc_discovery_endpoint_verification(oidc):
     assert doc["code_challenge_methods_supported"] == ["S256"]
     assert doc["authorization_response_iss_parameter_supported"] is True
     assert doc["claims_parameter_supported"] is True
-    assert doc["request_parameter_supported"] is False
-    assert doc["request_uri_parameter_supported"] is False
+    assert doc["request_parameter_supported"] is True
+    assert doc["request_uri_parameter_supported"] is False  # only PAR's request_uri values
+    assert "none" not in doc["request_object_signing_alg_values_supported"]
     assert set(doc["acr_values_supported"]) == {ACR_BASIC, ACR_STRONG}
     assert {"openid", "profile", "ssn"} <= set(doc["scopes_supported"])
     assert {"sub", "name", "given_name", "family_name", "birthdate", "ssn"} <= set(
