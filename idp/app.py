@@ -20,6 +20,7 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
+import httpx
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
@@ -52,6 +53,7 @@ from idp.observability import (
     check_bankid_certificate,
 )
 from idp.oidc import discovery as discovery_mod
+from idp.oidc.client_keys import Resolver
 from idp.oidc.grants import OAUTH_GRANTS, GrantRegistry
 from idp.oidc.provider import AuthenticatorFactory, OpenIDProvider
 from idp.store.db import (
@@ -156,6 +158,8 @@ def create_app(
     backchannel: BackchannelAuthenticator | None = None,
     reload_on_sighup: bool = False,
     grants: GrantRegistry = GRANTS,
+    jwks_transport: httpx.AsyncBaseTransport | None = None,
+    jwks_resolver: Resolver | None = None,
 ) -> Starlette:
     """The provider. Components read clients and scopes from one `Registry`, so a reload of
     them (``app.state.reload``, or SIGHUP with `reload_on_sighup`) reaches them all.
@@ -189,6 +193,8 @@ def create_app(
         subject_secret=rt.secrets["subject"],
         grant_secret=rt.secrets["grants"],
         grants=grants,
+        jwks_transport=jwks_transport,
+        jwks_resolver=jwks_resolver,
     )
     sim = simulator_app(settings.bankid, rt.clock) if mounts_simulator(settings.bankid) else None
     bankid_client = None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextvars
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote_plus
@@ -34,13 +35,20 @@ from idp.store.ttl import TTLStore
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 CONFIDENTIAL_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 
-#: A client's public keys as a JWK Set ({"keys": [...]}). Called in Authlib's worker thread
-#: (a source that needs the event loop reaches it with `call_async`); may raise
-#: InvalidClientError when the keys cannot be had.
-KeySource = Callable[[ClientSettings], Mapping[str, Any]]
+#: A client's public keys as a JWK Set ({"keys": [...]}), given the `kid` the assertion names
+#: (a source may refetch a jwks_uri that lacks it). Called in Authlib's worker thread (a source
+#: that needs the event loop reaches it with `call_async`); may raise InvalidClientError when
+#: the keys cannot be had.
+#: The `kid` of the assertion being checked (Authlib resolves the key from the client alone;
+#: extract_assertion, called just before in the same thread, records it).
+_assertion_kid: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "assertion_kid", default=None
+)
+
+KeySource = Callable[[ClientSettings, str | None], Mapping[str, Any]]
 
 
-def registered_jwks(client: ClientSettings) -> Mapping[str, Any]:
+def registered_jwks(client: ClientSettings, kid: str | None = None) -> Mapping[str, Any]:
     """The keys in the client's entry (`jwks`); the configuration checked it is a JWK Set."""
     return client.jwks or {}
 
@@ -117,10 +125,18 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
             return False
         return call_async(self.store.add, "jti", f"{claims['iss']}|{jti}", {}, 3600)
 
+    def extract_assertion(self, assertion: str) -> Any:
+        headers, claims = super().extract_assertion(assertion)
+        kid = headers.get("kid") if isinstance(headers, Mapping) else None
+        _assertion_kid.set(kid if isinstance(kid, str) else None)
+        return headers, claims
+
     def resolve_client_public_key(self, client: Client) -> KeySet:
-        keys = self.keys(client.settings).get("keys")
-        if not isinstance(keys, list):
-            raise InvalidClientError(description="the client has no registered keys")
+        keys = self.keys(client.settings, _assertion_kid.get()).get("keys")
+        if not isinstance(keys, list) or not keys:
+            # None registered, or its jwks_uri could not be fetched: the assertion cannot be
+            # checked (joserfc refuses an empty set with an exception of its own).
+            raise InvalidClientError(description="no usable keys for this client")
         return KeySet.import_key_set({"keys": keys})
 
     def authenticate_client(self, client: Client) -> Client:

@@ -19,7 +19,7 @@ from idp.oidc.acr import AcrPolicy
 from idp.oidc.authorize import AuthorizationEndpoint
 from idp.oidc.bridge import OAuthBridge
 from idp.oidc.client_auth import AUTH_METHODS, CONFIDENTIAL_METHODS, KeySource
-from idp.oidc.client_keys import ClientKeys, ClientKeysError
+from idp.oidc.client_keys import ClientKeys, ClientKeysError, Resolver, system_resolver
 from idp.oidc.discovery import Discovery
 from idp.oidc.grants import OAUTH_GRANTS, GrantRegistry
 from idp.oidc.logout import Logout
@@ -54,12 +54,15 @@ class OpenIDProvider:
         grants: GrantRegistry = OAUTH_GRANTS,
         client_keys: KeySource | None = None,
         jwks_transport: httpx.AsyncBaseTransport | None = None,
+        jwks_resolver: Resolver | None = None,
     ) -> None:
         self.settings = settings
         self.registry = registry
         # A client's public keys (inline jwks, or its jwks_uri fetched and cached) serve both
         # private_key_jwt and request objects.
-        self.client_keys = ClientKeys.from_settings(settings, clock, transport=jwks_transport)
+        self.client_keys = ClientKeys.from_settings(
+            settings, clock, transport=jwks_transport, resolver=jwks_resolver or system_resolver
+        )
         self.request_objects = RequestObjects.from_settings(
             settings, client_keys=self.client_keys, keys=keys, store=store, clock=clock
         )
@@ -103,12 +106,16 @@ class OpenIDProvider:
         )
         self.authenticator: BrowserAuthenticator | None = None
 
-    def _client_key_set(self, client: ClientSettings) -> dict[str, Any]:
-        """private_key_jwt's key source (called in Authlib's worker thread)."""
+    def _client_key_set(self, client: ClientSettings, kid: str | None) -> dict[str, Any]:
+        """private_key_jwt's key source (called in Authlib's worker thread): a jwks_uri that
+        lacks the assertion's kid is refetched (the client rotated)."""
         try:
-            return {"keys": call_async(self.client_keys.key_set, client)}
+            return {"keys": call_async(self._key_set, client, kid)}
         except ClientKeysError:
             return {"keys": []}  # no usable key: the assertion fails as invalid_client
+
+    async def _key_set(self, client: ClientSettings, kid: str | None) -> list[dict[str, Any]]:
+        return await self.client_keys.key_set(client, kid=kid)
 
     def attach(self, factory: AuthenticatorFactory) -> BrowserAuthenticator:
         """Give the authenticator its hand-off (the authorization endpoint) and keep it."""

@@ -127,8 +127,8 @@ async def test_private_key_jwt_keys_come_from_the_one_injected_source(
     served = {"keys": [{**other_jwk, "kid": "client-key-1"}]}
     asked = []
 
-    def source(client):
-        asked.append(client.client_id)
+    def source(client, kid):
+        asked.append((client.client_id, kid))
         return served
 
     p, rt = oidc.app.state.provider, oidc.runtime
@@ -141,4 +141,4 @@ async def test_private_key_jwt_keys_come_from_the_one_injected_source(
         served = client_jwks
         r = await push(http, assertion_form(client_private_key, now))
         assert r.status_code == 200, r.text
-    assert asked == ["jwt-client", "jwt-client"]
+    assert asked == [("jwt-client", "client-key-1")] * 2  # the assertion's kid is passed on
