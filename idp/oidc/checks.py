@@ -223,6 +223,9 @@ async def check_request_uri(ctx: Context, s: Services) -> None:
         return
     if ctx.endpoint == "par":
         raise InvalidRequest("request_uri cannot be pushed")
+    if "request" in ctx.params:
+        # RFC 9101 §5: request and request_uri are alternatives.
+        raise InvalidRequest("request and request_uri cannot both be given")
     if s.pushed is None or not value.startswith(REQUEST_URI_PREFIX):
         raise RequestUriNotSupported("only request_uri values from this provider's PAR")
     assert ctx.client is not None

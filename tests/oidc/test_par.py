@@ -213,3 +213,12 @@ async def oidc_par_only(oidc_settings):
     }
     async with provider_with(oidc_settings, entry) as oidc:
         yield oidc
+
+
+async def test_rfc9101_5_request_and_request_uri_are_alternatives(oidc):
+    request_uri, params, _ = await pushed_uri(oidc)
+    r = await oidc.authorize(
+        {"client_id": "confidential", "request_uri": request_uri, "request": "a.b.c"}
+    )
+    assert_html_page(r, 400)
+    assert "invalid_request" in r.text
