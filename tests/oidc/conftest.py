@@ -1,3 +1,4 @@
+import contextlib
 import json
 
 import jwt
@@ -97,16 +98,40 @@ def oidc_settings(tmp_path, template_db, client_jwks):
     )
 
 
-@pytest.fixture
-async def oidc(oidc_settings):
-    """A provider with the fake authenticator, a fixed clock and the in-process store."""
+@contextlib.asynccontextmanager
+async def running_provider(settings, *, authenticator=FakeAuthenticator, **create_app_kwargs):
+    """A provider on `settings` with a fake authenticator, a fixed clock and the in-process
+    store, driven through a Harness; `create_app_kwargs` go to create_app (e.g. a jwks
+    transport)."""
     clock = FixedClock()
     made = {}
 
     def factory(handoff):
-        made["authn"] = FakeAuthenticator(handoff, clock)
+        made["authn"] = authenticator(handoff, clock)
         return made["authn"]
 
-    app = create_app(oidc_settings, clock=clock, store=MemoryTTLStore(clock), authenticator=factory)
+    app = create_app(
+        settings,
+        clock=clock,
+        store=MemoryTTLStore(clock),
+        authenticator=factory,
+        **create_app_kwargs,
+    )
     async with app_client(app, base_url=ISSUER) as http:
         yield Harness(http, clock, app, made["authn"])
+
+
+def settings_with(oidc_settings, *entries):
+    """Settings on the same database as `oidc_settings`, with only these clients."""
+    return parse_settings(
+        {"issuer": ISSUER, "database_url": oidc_settings.database_url, "clients": list(entries)},
+        source="test",
+        environ={},
+    )
+
+
+@pytest.fixture
+async def oidc(oidc_settings):
+    """A provider with the fake authenticator, a fixed clock and the in-process store."""
+    async with running_provider(oidc_settings) as harness:
+        yield harness

@@ -3,7 +3,6 @@ for private_key_jwt at the token endpoint and for its request objects. Before, t
 configuration accepted jwks_uri but nothing fetched it, so such a client could never
 authenticate."""
 
-import contextlib
 import json
 import secrets
 
@@ -12,8 +11,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests.oidc.conftest import running_provider, settings_with
 from tests.oidc.harness import (
-    ISSUER,
     JWT_BEARER,
     RP_CB,
     assert_json_error,
@@ -52,16 +51,7 @@ async def resolve_to_a_public_address(host, port):
     return ["93.184.215.14"]  # a public address (the transport is a mock)
 
 
-@contextlib.asynccontextmanager
-async def provider(oidc_settings, rp_keys):
-    from idp.app import create_app
-    from idp.clock import FixedClock
-    from idp.config import parse_settings
-    from idp.store.memory import MemoryTTLStore
-    from tests.asgi import app_client
-    from tests.oidc.fake_authn import FakeAuthenticator
-    from tests.oidc.harness import Harness
-
+def provider(oidc_settings, rp_keys):
     entry = {
         "client_id": "uri-client",
         "token_endpoint_auth_method": "private_key_jwt",
@@ -69,28 +59,11 @@ async def provider(oidc_settings, rp_keys):
         "redirect_uris": [RP_CB],
         "scope": "openid profile",
     }
-    settings = parse_settings(
-        {"issuer": ISSUER, "database_url": oidc_settings.database_url, "clients": [entry]},
-        source="test",
-        environ={},
-    )
-    clock = FixedClock()
-    made = {}
-
-    def factory(handoff):
-        made["authn"] = FakeAuthenticator(handoff, clock)
-        return made["authn"]
-
-    app = create_app(
-        settings,
-        clock=clock,
-        store=MemoryTTLStore(clock),
-        authenticator=factory,
+    return running_provider(
+        settings_with(oidc_settings, entry),
         jwks_transport=httpx.MockTransport(rp_keys.handler),
         jwks_resolver=resolve_to_a_public_address,
     )
-    async with app_client(app, base_url=ISSUER) as http:
-        yield Harness(http, clock, app, made["authn"])
 
 
 def assertion(oidc, rp_keys, **kw):

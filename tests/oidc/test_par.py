@@ -1,10 +1,9 @@
 """Pushed authorization requests (RFC 9126) and the checks that only authenticated requests
 pass: each test is named after the rule it enforces."""
 
-import contextlib
-
 import pytest
 
+from tests.oidc.conftest import running_provider, settings_with
 from tests.oidc.harness import (
     ISSUER,
     JWT_BEARER,
@@ -173,32 +172,9 @@ async def test_a_pushed_request_may_name_the_person(oidc):
     assert oidc.authn.started[-1].login_hint == ANNA
 
 
-@contextlib.asynccontextmanager
-async def provider_with(oidc_settings, *entries):
+def provider_with(oidc_settings, *entries):
     """A provider like the `oidc` fixture's, on the same database, with these clients."""
-    from idp.app import create_app
-    from idp.clock import FixedClock
-    from idp.config import parse_settings
-    from idp.store.memory import MemoryTTLStore
-    from tests.asgi import app_client
-    from tests.oidc.fake_authn import FakeAuthenticator
-    from tests.oidc.harness import Harness
-
-    settings = parse_settings(
-        {"issuer": ISSUER, "database_url": oidc_settings.database_url, "clients": list(entries)},
-        source="test",
-        environ={},
-    )
-    clock = FixedClock()
-    made = {}
-
-    def factory(handoff):
-        made["authn"] = FakeAuthenticator(handoff, clock)
-        return made["authn"]
-
-    app = create_app(settings, clock=clock, store=MemoryTTLStore(clock), authenticator=factory)
-    async with app_client(app, base_url=ISSUER) as http:
-        yield Harness(http, clock, app, made["authn"])
+    return running_provider(settings_with(oidc_settings, *entries))
 
 
 @pytest.fixture
@@ -216,7 +192,7 @@ async def oidc_par_only(oidc_settings):
 
 
 async def test_rfc9101_5_request_and_request_uri_are_alternatives(oidc):
-    request_uri, params, _ = await pushed_uri(oidc)
+    request_uri, _, _ = await pushed_uri(oidc)
     r = await oidc.authorize(
         {"client_id": "confidential", "request_uri": request_uri, "request": "a.b.c"}
     )

@@ -11,18 +11,14 @@ import httpx
 import jwt
 import pytest
 
-from idp.app import create_app
-from idp.clock import FixedClock
 from idp.config import parse_settings
-from idp.store.memory import MemoryTTLStore
-from tests.asgi import app_client
+from tests.oidc.conftest import running_provider
 from tests.oidc.fake_authn import FakeAuthenticator
 from tests.oidc.harness import (
     ISSUER,
     JWT_BEARER,
     PERSON,
     RP_CB,
-    Harness,
     client_assertion,
     discovery,
     dumps,
@@ -115,29 +111,9 @@ async def h(tmp_path, template_db, client_jwks, client_private_key):
         yield running
 
 
-class _start:
+def _start(settings):
     """A provider with the BankID-like fake authenticator (async context manager)."""
-
-    def __init__(self, settings):
-        self.settings = settings
-
-    async def __aenter__(self):
-        clock = FixedClock()
-        made = {}
-
-        def factory(handoff):
-            made["authn"] = BankIDLikeAuthenticator(handoff, clock)
-            return made["authn"]
-
-        app = create_app(
-            self.settings, clock=clock, store=MemoryTTLStore(clock), authenticator=factory
-        )
-        self._client = app_client(app, base_url=ISSUER)
-        http = await self._client.__aenter__()
-        return Harness(http, clock, app, made["authn"])
-
-    async def __aexit__(self, *exc):
-        return await self._client.__aexit__(*exc)
+    return running_provider(settings, authenticator=BankIDLikeAuthenticator)
 
 
 async def tokens(h, client_id, *, scope=ALL_SCOPES, claims=None, acr=ACR_QR, **params):
