@@ -114,7 +114,8 @@ def _json_error(exc: AuthorizationError) -> Response:
     if isinstance(exc, InvalidRedirectUri):
         # §2.4 and §2.3: a redirect URI the client may not use is an invalid_request here.
         body["error"] = "invalid_request"
-    headers = {"WWW-Authenticate": "Basic"} if exc.status_code == 401 else None
+    # As at the token endpoint: a challenge only for a client that tried HTTP Basic.
+    headers = getattr(exc, "headers", None) if exc.status_code == 401 else None
     status = exc.status_code if exc.status_code in (401, 500, 503) else 400
     return oauth_json(status, body, headers)
 

@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -33,6 +34,7 @@ CHROMIUM_ARGS = [
 ]
 ROOT = Path(__file__).resolve().parents[2]
 RP_SCRIPT = Path(__file__).parent / "rp" / "login.mjs"
+PAR_RP_SCRIPT = Path(__file__).parent / "rp" / "par_login.mjs"
 SCREENSHOTS = ROOT / "tests" / "artifacts" / "screenshots"
 
 
@@ -66,7 +68,14 @@ class _AppCallback(BaseHTTPRequestHandler):
 
 
 class LiveProvider:
-    def __init__(self, tmp: Path, *, think_time: float = 3.0) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        *,
+        think_time: float = 3.0,
+        extra_clients: Callable[[str], list[dict]] | None = None,
+    ) -> None:
+        """`extra_clients(redirect_uri)`: more client entries, given the RP's callback URL."""
         self.rp_server = ThreadingHTTPServer(("127.0.0.1", 0), _AppCallback)
         self.rp_callback = f"http://127.0.0.1:{self.rp_server.server_address[1]}/cb"
         sock = socket.socket()
@@ -92,7 +101,11 @@ class LiveProvider:
                 "database_url": database,
                 "bankid": {"simulator": {"think_time_seconds": think_time}},
                 "demo": {"enabled": True},
-                "clients": [*client_settings(self.rp_callback), demo],
+                "clients": [
+                    *client_settings(self.rp_callback),
+                    demo,
+                    *(extra_clients(self.rp_callback) if extra_clients else []),
+                ],
             },
             source="browser-tests",
             environ={},
@@ -184,6 +197,42 @@ class RelyingParty:
         for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             if pipe is not None:
                 pipe.close()
+
+
+class ScriptedRelyingParty(RelyingParty):
+    """tests/bankid_web/rp/par_login.mjs (oauth4webapi or openid-client, with PAR): `config` is
+    the script's JSON argument. `first()` is its first message: {"authorize", "pushed"}, or
+    {"fatal"} when the library or the provider refused the pushed request."""
+
+    def __init__(self, config: dict, script: Path = PAR_RP_SCRIPT) -> None:
+        self.proc = subprocess.Popen(
+            ["node", str(script), json.dumps(config)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        self.pushed: dict = {}
+
+    def first(self) -> dict:
+        message = self._read()
+        self.pushed = message.get("pushed", {})
+        return message
+
+    def authorization_url(self) -> str:
+        message = self.first()
+        assert "authorize" in message, message
+        return message["authorize"]
+
+    def finish(self, url: str) -> dict:
+        """The script's last message for the callback `url`: {"result"} or {"fatal"}."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(url + "\n")
+        self.proc.stdin.flush()
+        message = self._read()
+        self.proc.wait(timeout=10)
+        return message
 
 
 def decode_qr(png: Path) -> str:
