@@ -52,8 +52,8 @@ from idp.observability import (
     RequestMetrics,
     check_bankid_certificate,
 )
+from idp.oidc import Resolver
 from idp.oidc import discovery as discovery_mod
-from idp.oidc.client_keys import Resolver
 from idp.oidc.grants import OAUTH_GRANTS, GrantRegistry
 from idp.oidc.provider import AuthenticatorFactory, OpenIDProvider
 from idp.store.db import (

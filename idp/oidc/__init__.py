@@ -13,6 +13,7 @@ from idp.oidc.client_auth import (
     ClientAuthenticator,
     KeySource,
 )
+from idp.oidc.client_keys import Resolver
 from idp.oidc.http import BadRequest, PreparedRequest, oauth_json, read_form
 from idp.oidc.issuance import TokenUser
 from idp.oidc.provider import AuthenticatorFactory, OpenIDProvider
@@ -32,6 +33,7 @@ __all__ = [
     "OAuthBridge",
     "OpenIDProvider",
     "PreparedRequest",
+    "Resolver",
     "TokenUser",
     "call_async",
     "claims",

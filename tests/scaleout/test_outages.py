@@ -177,9 +177,9 @@ def test_redis_then_postgresql_stop_and_come_back(private, simulator):
     temporarily_unavailable(refresh(fleet, "b", tokens["refresh_token"]))
     temporarily_unavailable(backchannel(fleet, "a", BJORN))
     temporarily_unavailable(userinfo(fleet, "b", tokens["access_token"]))
-    for name in "ab":  # signing keys stay in hand
+    for name in "ab":  # signing and encryption keys stay in hand
         jwks = httpx.get(fleet.url(name, "/jwks"), timeout=10)
-        assert jwks.status_code == 200 and len(jwks.json()["keys"]) == 2
+        assert jwks.status_code == 200 and len(jwks.json()["keys"]) == 3
 
     # --- PostgreSQL is back. No idp restart.
     postgres.start()

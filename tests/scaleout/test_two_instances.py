@@ -194,7 +194,7 @@ def test_a_key_rotation_reaches_every_instance_without_a_restart(fleet):
         for line in rotated.stdout.splitlines()
         if line.startswith("new key")
     }
-    assert len(new) == 2
+    assert len(new) == 3  # RS256 and ES256 signing, RSA-OAEP encryption
     for name in ("a", "b"):  # keys.reload_seconds is 1 in the fleet's configuration
         wait_until(lambda n=name: new <= kids(n), 10, f"instance {name} to publish the new keys")
         wait_until(lambda n=name: signing_kid(n) in new, 10, f"instance {name} to sign with them")
