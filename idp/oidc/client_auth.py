@@ -21,11 +21,14 @@ from urllib.parse import unquote_plus
 import anyio.to_thread
 from authlib.oauth2.rfc6749 import InvalidClientError, OAuth2Error, OAuth2Request
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
+from joserfc import jwt as jose_jwt
+from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from starlette.requests import Request
 
 from idp.clock import Clock
 from idp.config import ClientSettings
+from idp.oidc.client_keys import MIN_RSA_BITS
 from idp.oidc.clients import Client
 from idp.oidc.errors import InvalidClient
 from idp.oidc.http import PreparedRequest
@@ -34,6 +37,9 @@ from idp.store.ttl import TTLStore
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 CONFIDENTIAL_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+#: private_key_jwt assertion algorithms (discovery's token_endpoint_auth_signing_alg_values_
+#: supported): RS256 and ES256 for the Swedish OIDC Profile §5.2, PS256 for FAPI 2.0 §5.4.1.
+ASSERTION_SIGNING_ALGS = ("RS256", "ES256", "PS256")
 
 #: A client's public keys as a JWK Set ({"keys": [...]}), given the `kid` the assertion names
 #: (a source may refetch a jwks_uri that lacks it). Called in Authlib's worker thread (a source
@@ -131,8 +137,22 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         _assertion_kid.set(kid if isinstance(kid, str) else None)
         return headers, claims
 
+    def process_assertion_claims(self, assertion: str, resolve_key: Any) -> Any:
+        """As Authlib's, with the algorithms we advertise (joserfc's default list would refuse
+        PS256 as "not recommended")."""
+        try:
+            algs = list(ASSERTION_SIGNING_ALGS)
+            token = jose_jwt.decode(assertion, resolve_key, algorithms=algs)
+        except JoseError as exc:
+            raise InvalidClientError(description=exc.description) from exc
+        self.verify_claims(token.claims)
+        return token.claims
+
     def resolve_client_public_key(self, client: Client) -> KeySet:
         keys = self.keys(client.settings, _assertion_kid.get()).get("keys")
+        if isinstance(keys, list):
+            # Swedish OIDC Profile §7.1: RSA keys of at least 2048 bits (as for request objects).
+            keys = [k for k in keys if _strong_enough(k)]
         if not isinstance(keys, list) or not keys:
             # None registered, or its jwks_uri could not be fetched: the assertion cannot be
             # checked (joserfc refuses an empty set with an exception of its own).
@@ -143,6 +163,20 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         if client.settings.token_endpoint_auth_method == self.CLIENT_AUTH_METHOD:
             return client
         raise InvalidClientError(description="the client does not use private_key_jwt")
+
+
+def _strong_enough(jwk: Any) -> bool:
+    """A JWK that is not an RSA key under MIN_RSA_BITS (a malformed modulus counts as weak)."""
+    if not isinstance(jwk, dict):
+        return False
+    if jwk.get("kty") != "RSA":
+        return True
+    n = str(jwk.get("n"))
+    try:
+        raw = base64.urlsafe_b64decode(n + "=" * (-len(n) % 4))
+    except (binascii.Error, ValueError):
+        return False
+    return int.from_bytes(raw, "big").bit_length() >= MIN_RSA_BITS
 
 
 def with_client_challenge(
@@ -210,6 +244,7 @@ class ClientAuthenticator:
 
 
 __all__ = [
+    "ASSERTION_SIGNING_ALGS",
     "AUTH_METHODS",
     "CONFIDENTIAL_METHODS",
     "ClientAuthenticationFailed",

@@ -18,7 +18,12 @@ from idp.oidc import messages  # noqa: F401  (registers the texts)
 from idp.oidc.acr import AcrPolicy
 from idp.oidc.authorize import AuthorizationEndpoint
 from idp.oidc.bridge import OAuthBridge
-from idp.oidc.client_auth import AUTH_METHODS, CONFIDENTIAL_METHODS, KeySource
+from idp.oidc.client_auth import (
+    ASSERTION_SIGNING_ALGS,
+    AUTH_METHODS,
+    CONFIDENTIAL_METHODS,
+    KeySource,
+)
 from idp.oidc.client_keys import ClientKeys, ClientKeysError, Resolver, system_resolver
 from idp.oidc.discovery import Discovery
 from idp.oidc.grants import OAUTH_GRANTS, GrantRegistry
@@ -156,7 +161,7 @@ class OpenIDProvider:
             "response_modes_supported": ["query"],
             "grant_types_supported": self.bridge.grants.enabled(self.registry.current),
             "token_endpoint_auth_methods_supported": AUTH_METHODS,
-            "token_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256", "PS256"],
+            "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_SIGNING_ALGS),
             "introspection_endpoint_auth_methods_supported": CONFIDENTIAL_METHODS,
             "revocation_endpoint_auth_methods_supported": CONFIDENTIAL_METHODS,
             "code_challenge_methods_supported": ["S256"],
