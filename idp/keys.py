@@ -24,7 +24,7 @@ import logging
 import threading
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Literal
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -37,14 +37,13 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from idp.clock import Clock
-from idp.config import KeySettings, Secret
+from idp.config import ENCRYPTION_ALGS, KeySettings, Secret
 from idp.store.models import SigningKey
 
 log = logging.getLogger(__name__)
 
 
 #: Key management algorithms an encryption key may be made for (one key per algorithm).
-ENCRYPTION_ALGS: Final = ("RSA-OAEP", "RSA-OAEP-256")
 KeyUse = Literal["sig", "enc"]
 
 
@@ -329,7 +328,7 @@ class SigningKeys:
         if key_use(alg) != "sig":
             raise KeyError_(f"{alg} is not a signing algorithm")
         now = self._clock.now()
-        mine = [k for k in self._current() if k.alg == alg and key_use(k.alg) == "sig"]
+        mine = [k for k in self._current() if k.alg == alg]
         active = [k for k in mine if self._state(k, now) == "active"]
         if not active:
             # A key whose successor is not active yet keeps signing (retired_at is in the future

@@ -29,6 +29,7 @@ from idp.config.registry import RELOADABLE, Registrations, Registry, Reloaded
 from idp.config.schema import (
     CIBA_GRANT,
     DEFAULT_SCOPES,
+    ENCRYPTION_ALGS,
     PRIVATE_NETWORKS,
     PROFILE_ID_TOKEN_MAX_SECONDS,
     SIGNING_ALGS,
@@ -59,6 +60,7 @@ __all__ = [
     "DEMO_CIBA_CLIENT_ID",
     "DEMO_CIBA_SECRET",
     "EMBEDDED_SOURCE",
+    "ENCRYPTION_ALGS",
     "PRIVATE_NETWORKS",
     "PROFILE_ID_TOKEN_MAX_SECONDS",
     "RELOADABLE",

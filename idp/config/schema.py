@@ -222,7 +222,7 @@ class ClientSettings(_Strict):
     require_pushed_authorization_requests: bool = False
     require_signed_request_object: bool = False
     # The Swedish OIDC profile this client is held to (README "Swedish OIDC profiles");
-    # `idp.config.profiles` holds the rules each adds.
+    # `profile_problems` below holds the rules each adds.
     profile: ClientProfile | None = None
     # swedish-oidc only: client_secret_basic, client_secret_post or none instead of
     # private_key_jwt, "if the context permits" (Swedish OIDC Profile §3.1.1).

@@ -26,7 +26,7 @@ from joserfc import jws
 from joserfc.errors import JoseError
 
 from idp.clock import Clock
-from idp.config import ClientSettings, Settings
+from idp.config import ENCRYPTION_ALGS, ClientSettings, Settings
 from idp.keys import DecryptionError, SigningKeys, UnknownDecryptionKey
 from idp.oidc.client_keys import (
     AddressNotAllowed,
@@ -52,7 +52,8 @@ __all__ = [
 REQUEST_OBJECT_SIGNING_ALGS: Final = ("RS256", "PS256", "ES256")
 #: `request_object_encryption_alg_values_supported`: what our encryption keys can be made for
 #: (`keys.encryption_algorithms` says which are; `RequestObjects.metadata` publishes those).
-REQUEST_OBJECT_ENCRYPTION_ALGS: Final = ("RSA-OAEP", "RSA-OAEP-256")
+#: What request objects may be encrypted with: every encryption algorithm the keys offer.
+REQUEST_OBJECT_ENCRYPTION_ALGS: Final = ENCRYPTION_ALGS
 #: `request_object_encryption_enc_values_supported` (Swedish OIDC Profile §7.1).
 REQUEST_OBJECT_ENCRYPTION_ENCS: Final = ("A128GCM", "A256GCM")
 #: RFC 9101 §4 and §10.8: the explicit type, or the generic one older clients send.
