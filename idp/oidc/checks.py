@@ -61,10 +61,21 @@ class RequestObjectVerifier(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Pushed:
+    """A pushed authorization request as the authorization endpoint gets it back."""
+
+    params: dict[str, str]
+    #: The parameters came in a signed request object.
+    signed: bool
+    #: The client authenticated the push (a confidential client, or a signed object).
+    authenticated: bool
+
+
 class PushedRequestSource(Protocol):
-    async def take(self, request_uri: str, client: ClientSettings) -> tuple[dict[str, str], bool]:
-        """The parameters pushed under `request_uri` by `client` (single use) and whether they
-        came in a signed request object; or InvalidRequestUri."""
+    async def take(self, request_uri: str, client: ClientSettings) -> Pushed:
+        """The request pushed under `request_uri` by `client` (single use), or
+        InvalidRequestUri."""
         ...
 
 
@@ -204,7 +215,9 @@ async def check_client(ctx: Context, s: Services) -> None:
         if client_id is not None and client_id != ctx.authenticated_client.client_id:
             raise InvalidRequest("client_id is not the authenticated client")
         ctx.client = ctx.authenticated_client
-        ctx.authenticated = True
+        # A public client "authenticates" with its client_id alone (method none): that names
+        # nobody's BankID order.
+        ctx.authenticated = not ctx.authenticated_client.is_public
         return
     client = s.registry.client(client_id) if client_id else None
     if client is None:
@@ -229,9 +242,9 @@ async def check_request_uri(ctx: Context, s: Services) -> None:
     if s.pushed is None or not value.startswith(REQUEST_URI_PREFIX):
         raise RequestUriNotSupported("only request_uri values from this provider's PAR")
     assert ctx.client is not None
-    pushed, ctx.signed = await s.pushed.take(value, ctx.client)
-    ctx.params = {**pushed, "client_id": ctx.client.client_id}
-    ctx.authenticated = True
+    pushed = await s.pushed.take(value, ctx.client)
+    ctx.params = {**pushed.params, "client_id": ctx.client.client_id}
+    ctx.signed, ctx.authenticated = pushed.signed, pushed.authenticated
     ctx.via_par = True
 
 
@@ -403,8 +416,8 @@ async def check_id_token_hint(ctx: Context, s: Services) -> None:
 
 async def check_named_person(ctx: Context, s: Services) -> None:
     """Secure Start and our non-negotiable: a BankID order restricted to a named person
-    (``requirement.personalNumber``) comes only from a request its client authenticated (PAR,
-    or a signed request object). The person is named by ``login_hint`` or by an essential
+    (``requirement.personalNumber``) comes only from a request its client authenticated (PAR
+    by a confidential client, or a signed request object). The person is named by ``login_hint`` or by an essential
     ``claims`` value of the personal-number claim (Swedish OIDC Profile §2.1.5: an RP names a
     claim value through ``claims``). An unauthenticated request naming one is refused, and
     reveals nothing about the person."""
@@ -505,6 +518,7 @@ __all__ = [
     "USER_MESSAGE",
     "AuthorizationError",
     "Context",
+    "Pushed",
     "PushedRequestSource",
     "RequestObjectVerifier",
     "Services",

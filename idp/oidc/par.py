@@ -19,7 +19,7 @@ from starlette.responses import Response
 from idp.clock import Clock
 from idp.config import ClientSettings, Settings
 from idp.oidc import checks
-from idp.oidc.checks import REQUEST_URI_PREFIX, Context, Services
+from idp.oidc.checks import REQUEST_URI_PREFIX, Context, Pushed, Services
 from idp.oidc.errors import AuthorizationError, InvalidRedirectUri, InvalidRequestUri
 from idp.oidc.http import BadRequest, oauth_json, read_form
 from idp.store.db import DatabaseUnavailable
@@ -42,33 +42,44 @@ class PushedRequests:
         self.clock = clock
         self.lifetime = settings.par.request_uri_lifetime_seconds
 
-    async def push(self, client: ClientSettings, params: dict[str, str], signed: bool) -> str:
+    async def push(
+        self, client: ClientSettings, params: dict[str, str], *, signed: bool, authenticated: bool
+    ) -> str:
         """§2.2: the request_uri "MUST" be unguessable; it names one pushed request."""
         ref = secrets.token_urlsafe(32)
         value: dict[str, Any] = {
             "client_id": client.client_id,
             "params": params,
             "signed": signed,
+            "authenticated": authenticated,
             "expires_at": self.clock.now() + self.lifetime,
         }
         await self.store.put(KIND, ref, value, self.lifetime + 5)
         return REQUEST_URI_PREFIX + ref
 
-    async def take(self, request_uri: str, client: ClientSettings) -> tuple[dict[str, str], bool]:
+    async def take(self, request_uri: str, client: ClientSettings) -> Pushed:
         """§4: "expired request_uri values MUST be rejected"; §7.3: one-time use; §2.2 and
-        §7.1: the request_uri is bound to the client that pushed it."""
+        §7.1: the request_uri is bound to the client that pushed it (another client's attempt
+        does not use it up)."""
         ref = request_uri.removeprefix(REQUEST_URI_PREFIX)
-        consumed = await self.store.consume(KIND, ref) if ref else None
+        seen = await self.store.get(KIND, ref) if ref else None
+        if seen is None:
+            raise InvalidRequestUri("the request_uri is unknown or has expired")
+        if seen.get("client_id") != client.client_id:
+            raise InvalidRequestUri("the request_uri was not pushed by this client")
+        consumed = await self.store.consume(KIND, ref)
         if consumed is None:
             raise InvalidRequestUri("the request_uri is unknown or has expired")
-        value = consumed.value
-        if value.get("client_id") != client.client_id:
-            raise InvalidRequestUri("the request_uri was not pushed by this client")
         if not consumed.first:
             raise InvalidRequestUri("the request_uri was already used")
+        value = consumed.value
+        # Keep only what single use needs, not the parameters (a login_hint, claims).
+        await self.store.update(KIND, ref, {"client_id": value["client_id"]})
         if self.clock.now() >= float(value["expires_at"]):
             raise InvalidRequestUri("the request_uri has expired")
-        return dict(value["params"]), bool(value.get("signed"))
+        return Pushed(
+            dict(value["params"]), bool(value.get("signed")), bool(value.get("authenticated"))
+        )
 
 
 class PushedAuthorizationEndpoint:
@@ -97,7 +108,9 @@ class PushedAuthorizationEndpoint:
             ctx = Context(raw=raw, endpoint="par", authenticated_client=client)
             await checks.run(ctx, self.services, checks.FRONT)
             await checks.run(ctx, self.services, checks.CHECKS)
-            request_uri = await self.pushed.push(client, ctx.params, ctx.signed)
+            request_uri = await self.pushed.push(
+                client, ctx.params, signed=ctx.signed, authenticated=ctx.authenticated
+            )
         except AuthorizationError as exc:
             return _json_error(exc)
         except (StoreUnavailable, DatabaseUnavailable):

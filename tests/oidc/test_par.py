@@ -198,3 +198,29 @@ async def test_rfc9101_5_request_and_request_uri_are_alternatives(oidc):
     )
     assert_html_page(r, 400)
     assert "invalid_request" in r.text
+
+
+async def test_a_public_client_cannot_name_a_person_through_par(oidc):
+    """Method none proves nothing about who pushed: the person rule still refuses the hint."""
+    params, _ = oidc.auth_params("public", login_hint=ANNA)
+    r = await oidc.http.post("/par", data=params)
+    assert_json_error(r, 400, "invalid_request")
+    plain, _ = oidc.auth_params("public")
+    assert (await oidc.http.post("/par", data=plain)).status_code == 201  # PAR itself works
+    assert oidc.authn.started == []
+
+
+async def test_rfc9126_7_1_another_clients_attempt_does_not_use_up_a_request_uri(oidc):
+    request_uri, _, _ = await pushed_uri(oidc)
+    foreign = await oidc.authorize({"client_id": "post-client", "request_uri": request_uri})
+    assert_html_page(foreign, 400)
+    owner = await oidc.authorize({"client_id": "confidential", "request_uri": request_uri})
+    assert owner.status_code == 303 and location(owner).startswith("/fake/login"), owner.text
+
+
+async def test_a_used_request_uri_keeps_no_parameters(oidc):
+    request_uri, _, _ = await pushed_uri(oidc, login_hint=ANNA)
+    await oidc.authorize({"client_id": "confidential", "request_uri": request_uri})
+    ref = request_uri.removeprefix("urn:ietf:params:oauth:request_uri:")
+    kept = await oidc.runtime.store.get("par", ref)
+    assert kept is not None and ANNA not in str(kept) and "params" not in kept
