@@ -54,6 +54,20 @@ def is_valid(value: str) -> bool:
     return True
 
 
+_HINT = re.compile(r"^(?:sub:)?(\d{12})$")
+
+
+def from_login_hint(login_hint: str | None) -> str | None:
+    """The person a ``login_hint`` names: 12 digits or ``sub:<12 digits>`` of a valid personal
+    number; None for anything else (an e-mail address, say, is only a hint). The one reading
+    of a hint: the protocol core decides whether the request may name a person with it, the
+    BankID order is restricted to that person (``requirement.personalNumber``)."""
+    m = _HINT.match(login_hint.strip()) if login_hint else None
+    if m is None or not is_valid(m.group(1)):
+        return None
+    return m.group(1)
+
+
 def birthdate(digits: str) -> dt.date:
     """Date of birth; coordination numbers (day + 60) map back to the real day."""
     year, month, day = int(digits[0:4]), int(digits[4:6]), int(digits[6:8])

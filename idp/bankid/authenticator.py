@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -65,7 +64,6 @@ AMR = ("mfa",)  # RFC 8176: something you have (the BankID) and know or are (cod
 
 LOGIN = "bankid_login"
 DEVICE_COOKIE_MAX_AGE = 399 * 24 * 3600  # BankID's sample: a long-lived __Secure-Device cookie
-_HINT = re.compile(r"^(?:sub:)?(\d{12})$")
 
 
 def flows_for(acr_values: tuple[str, ...]) -> tuple[Flow, ...]:
@@ -74,16 +72,6 @@ def flows_for(acr_values: tuple[str, ...]) -> tuple[Flow, ...]:
     if ACR_BANKID in acr_values or not named:
         return (Flow.SAME_DEVICE, Flow.QR)
     return named
-
-
-def personal_number_hint(login_hint: str | None) -> str | None:
-    """A ``login_hint`` of 12 digits or ``sub:<12 digits>`` restricts the order to that person
-    (``requirement.personalNumber``); anything else is ignored. It never replaces the QR code
-    or autostart (Secure Start, reference 9)."""
-    m = _HINT.match(login_hint.strip()) if login_hint else None
-    if m is None or not pnr.is_valid(m.group(1)):
-        return None
-    return m.group(1)
 
 
 @dataclass
@@ -330,7 +318,9 @@ class BankIDAuthenticator:
             flow=flow,
             platform=platform,
             end_user_ip=self.client_address(request),
-            personal_number=personal_number_hint(ctx.request.login_hint),
+            # Restricts the order to that person; it never replaces the QR code or autostart
+            # (Secure Start, reference 9). Only authenticated requests get this far with one.
+            personal_number=pnr.from_login_hint(ctx.request.login_hint),
             return_url=return_url,
             web=WebDevice(
                 referring_domain=self.referring_domain,

@@ -52,7 +52,6 @@ PROMPTS = frozenset({"none", "login", "consent", "select_account"})
 _PKCE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
 REQUEST_URI_PREFIX = "urn:ietf:params:oauth:request_uri:"
 PERSONAL_NUMBER_CLAIMS = ("https://id.oidc.se/claim/personalIdentityNumber", "ssn")
-_HINT = re.compile(r"^(?:sub:)?(\d{12})$")
 
 
 class RequestObjectVerifier(Protocol):
@@ -417,10 +416,10 @@ async def check_id_token_hint(ctx: Context, s: Services) -> None:
 async def check_named_person(ctx: Context, s: Services) -> None:
     """Secure Start and our non-negotiable: a BankID order restricted to a named person
     (``requirement.personalNumber``) comes only from a request its client authenticated (PAR
-    by a confidential client, or a signed request object). The person is named by ``login_hint`` or by an essential
-    ``claims`` value of the personal-number claim (Swedish OIDC Profile §2.1.5: an RP names a
-    claim value through ``claims``). An unauthenticated request naming one is refused, and
-    reveals nothing about the person."""
+    by a confidential client, or a signed request object). The person is named by
+    ``login_hint`` or by an essential ``claims`` value of the personal-number claim (Swedish
+    OIDC Profile §2.1.5: an RP names a claim value through ``claims``). An unauthenticated
+    request naming one is refused, and reveals nothing about the person."""
     named = _named_person(ctx)
     if named is None:
         return
@@ -433,10 +432,9 @@ async def check_named_person(ctx: Context, s: Services) -> None:
 
 
 def _named_person(ctx: Context) -> str | None:
-    hint = (ctx.params.get("login_hint") or "").strip()
-    m = _HINT.match(hint)
-    if m and pnr.is_valid(m.group(1)):
-        return m.group(1)
+    hinted = pnr.from_login_hint(ctx.params.get("login_hint"))
+    if hinted is not None:
+        return hinted
     for target in ("id_token", "userinfo"):
         members = ctx.claims_request.get(target) or {}
         for name in PERSONAL_NUMBER_CLAIMS:
