@@ -28,7 +28,7 @@ from starlette.requests import Request
 
 from idp.clock import Clock
 from idp.config import ClientSettings
-from idp.oidc.client_keys import MIN_RSA_BITS
+from idp.oidc.client_keys import strong_enough
 from idp.oidc.clients import Client
 from idp.oidc.errors import InvalidClient
 from idp.oidc.http import PreparedRequest
@@ -152,7 +152,7 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         keys = self.keys(client.settings, _assertion_kid.get()).get("keys")
         if isinstance(keys, list):
             # Swedish OIDC Profile §7.1: RSA keys of at least 2048 bits (as for request objects).
-            keys = [k for k in keys if _strong_enough(k)]
+            keys = [k for k in keys if strong_enough(k)]
         if not isinstance(keys, list) or not keys:
             # None registered, or its jwks_uri could not be fetched: the assertion cannot be
             # checked (joserfc refuses an empty set with an exception of its own).
@@ -163,20 +163,6 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         if client.settings.token_endpoint_auth_method == self.CLIENT_AUTH_METHOD:
             return client
         raise InvalidClientError(description="the client does not use private_key_jwt")
-
-
-def _strong_enough(jwk: Any) -> bool:
-    """A JWK that is not an RSA key under MIN_RSA_BITS (a malformed modulus counts as weak)."""
-    if not isinstance(jwk, dict):
-        return False
-    if jwk.get("kty") != "RSA":
-        return True
-    n = str(jwk.get("n"))
-    try:
-        raw = base64.urlsafe_b64decode(n + "=" * (-len(n) % 4))
-    except (binascii.Error, ValueError):
-        return False
-    return int.from_bytes(raw, "big").bit_length() >= MIN_RSA_BITS
 
 
 def with_client_challenge(

@@ -15,6 +15,7 @@ Errors are `ClientKeysError`s with fixed texts; callers turn them into their own
 from __future__ import annotations
 
 import base64
+import binascii
 import ipaddress
 import json
 import socket
@@ -41,6 +42,7 @@ __all__ = [
     "UnknownKey",
     "VerificationKey",
     "select_keys",
+    "strong_enough",
 ]
 
 #: Resolves a host name to its addresses (default: the system resolver, off the event loop).
@@ -177,6 +179,19 @@ def select_keys(
 def _bits(modulus: str) -> int:
     raw = base64.urlsafe_b64decode(modulus + "=" * (-len(modulus) % 4))
     return int.from_bytes(raw, "big").bit_length()
+
+
+def strong_enough(jwk: Any) -> bool:
+    """A JWK object that is not an RSA key under MIN_RSA_BITS (Swedish OIDC Profile §7.1; a
+    malformed modulus counts as weak)."""
+    if not isinstance(jwk, dict):
+        return False
+    if jwk.get("kty") != "RSA":
+        return True
+    try:
+        return _bits(str(jwk.get("n"))) >= MIN_RSA_BITS
+    except (binascii.Error, ValueError):
+        return False
 
 
 def _usable(keys: Any) -> list[dict[str, Any]]:

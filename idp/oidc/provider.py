@@ -115,6 +115,10 @@ class OpenIDProvider:
         """private_key_jwt's key source (called in Authlib's worker thread): a jwks_uri that
         lacks the assertion's kid is refetched (the client rotated)."""
         try:
+            # Inline jwks, or a fresh cached jwks_uri holding the kid: no hop to the event loop.
+            cached = self.client_keys.cached_key_set(client)
+            if cached is not None and (kid is None or any(k.get("kid") == kid for k in cached)):
+                return {"keys": cached}
             return {"keys": call_async(self._key_set, client, kid)}
         except ClientKeysError:
             return {"keys": []}  # no usable key: the assertion fails as invalid_client
