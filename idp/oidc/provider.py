@@ -130,9 +130,9 @@ class OpenIDProvider:
         """Give the authenticator its hand-off (the authorization endpoint) and keep it."""
         self.authenticator = factory(self.authorization)
         self.authorization.authenticator = self.authenticator
-        self.authorization.services.acr = AcrPolicy.from_settings(
-            self.settings, self.authenticator.acr_values
-        )
+        # One acr policy for the checks, the tokens and discovery, knowing the authenticator.
+        policy = AcrPolicy.from_settings(self.settings, self.authenticator.acr_values)
+        self.authorization.services.acr = self.tokens.acr = policy
         return self.authenticator
 
     def routes(self) -> list[BaseRoute]:
@@ -174,9 +174,7 @@ class OpenIDProvider:
             **self._request_metadata(url),
             "prompt_values_supported": ["none", "login", "consent", "select_account"],
             "claim_types_supported": ["normal"],
-            "acr_values_supported": AcrPolicy.from_settings(
-                self.settings, self.authenticator.acr_values if self.authenticator else ()
-            ).supported(),
+            "acr_values_supported": self.tokens.acr.supported(),
             "userinfo_signing_alg_values_supported": list(self.settings.keys.algorithms),
             "claims_supported": claims_mod.supported_claims(self.registry.current),
             **user_message_metadata(),
