@@ -118,6 +118,8 @@ def credential_validity(signature: str | None) -> tuple[int, int] | None:
                 continue
         except x509.ExtensionNotFound:
             pass
+        except ValueError:  # a malformed extension: not a certificate to read dates from
+            continue
         return (
             int(cert.not_valid_before_utc.timestamp()),
             int(cert.not_valid_after_utc.timestamp()),
