@@ -77,7 +77,7 @@ def test_completion_data_maps_to_the_swedish_claims():
 
 
 def test_a_coordination_number_is_never_released_as_a_personal_identity_number():
-    number = "199001712384"  # day 71: a samordningsnummer
+    number = "199001712380"  # day 71: a samordningsnummer (a valid one)
     claims = claims_from_completion(completion(number))
     assert claims[COORDINATION] == number and PNR not in claims
 

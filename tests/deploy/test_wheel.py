@@ -180,7 +180,7 @@ def test_the_package_runs_from_its_install_not_from_the_checkout(installed):
         cwd=installed.home, env=installed.env, capture_output=True, text=True, check=True,
     ).stdout.split()  # fmt: skip
     site = str(installed.bin.parent / "lib")
-    assert all(p.startswith(site) for p in where), where
+    assert len(where) == 4 and all(p.startswith(site) for p in where), where
     assert not any(str(ROOT) in p for p in where)
 
 

@@ -476,7 +476,7 @@ async def test_every_ui_locale_shows_the_login_in_that_language(provider):
 
 async def test_every_claims_locale_is_accepted(provider):
     doc, rp, *_ = provider
-    for locale in doc.get("claims_locales_supported", []):
+    for locale in doc["claims_locales_supported"]:
         client = rp()
         params = client.auth_params(claims_locales=locale, scope="openid profile")
         tokens = await tokens_of(client, params)
@@ -555,8 +555,8 @@ async def test_every_request_object_signing_alg_is_accepted_at_authorize(provide
 
 async def test_every_request_object_encryption_alg_and_enc_is_accepted(provider):
     doc, rp, *_ = provider
-    algs = doc.get("request_object_encryption_alg_values_supported", [])
-    encs = doc.get("request_object_encryption_enc_values_supported", [])
+    algs = doc["request_object_encryption_alg_values_supported"]
+    encs = doc["request_object_encryption_enc_values_supported"]
     assert bool(algs) == bool(encs)
     client = rp("m-jwt")
     keys = (await client.jwks())["keys"]
