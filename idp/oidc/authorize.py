@@ -232,7 +232,7 @@ class AuthorizationEndpoint:
     @staticmethod
     def _login_request(txn: str, client: ClientSettings, req: ValidatedRequest) -> LoginRequest:
         # The requested values as asked, in their order of preference; the authenticator works
-        # out which of its ways meet them (BankID's flows_for, through idp.oidc.acr's rules).
+        # out which of its ways to offer (BankID: idp.bankid.authenticator.flows_for).
         return LoginRequest(
             transaction_id=txn,
             client_id=client.client_id,

@@ -42,12 +42,11 @@ from idp.oidc.errors import (
     UnmetAuthenticationRequirements,
     UnsupportedResponseType,
 )
+from idp.oidc.request_object import MAX_LENGTH as MAX_REQUEST_OBJECT
 from idp.oidc.user_message import PARAMETER as USER_MESSAGE
 from idp.oidc.user_message import parse_user_message
 
 MAX_PARAM = 2048
-#: A request object carries every parameter, signed and perhaps encrypted.
-MAX_REQUEST_OBJECT = 32 * 1024
 PROMPTS = frozenset({"none", "login", "consent", "select_account"})
 _PKCE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
 REQUEST_URI_PREFIX = "urn:ietf:params:oauth:request_uri:"

@@ -19,8 +19,6 @@ from typing import ClassVar
 __all__ = [
     "AccessDenied",
     "AuthorizationError",
-    "ConsentRequired",
-    "InteractionRequired",
     "InvalidClient",
     "InvalidRedirectUri",
     "InvalidRequest",
@@ -28,7 +26,6 @@ __all__ = [
     "InvalidRequestUri",
     "InvalidScope",
     "LoginRequired",
-    "RequestNotSupported",
     "RequestUriNotSupported",
     "ServerError",
     "TemporarilyUnavailable",
@@ -113,16 +110,10 @@ class TemporarilyUnavailable(AuthorizationError):
     status_code = 503
 
 
-class InteractionRequired(AuthorizationError):
-    error = "interaction_required"
-
 
 class LoginRequired(AuthorizationError):
     error = "login_required"
 
-
-class ConsentRequired(AuthorizationError):
-    error = "consent_required"
 
 
 class InvalidRequestUri(AuthorizationError):
@@ -137,9 +128,6 @@ class InvalidRequestObject(AuthorizationError):
 
     error = "invalid_request_object"
 
-
-class RequestNotSupported(AuthorizationError):
-    error = "request_not_supported"
 
 
 class RequestUriNotSupported(AuthorizationError):
