@@ -20,9 +20,11 @@ quietly, up to `retries` attempts, before the user sees their message (reference
 ``maintenance``: "You may retry without telling the user; if it keeps happening, show RFA5").
 
 ``alreadyInProgress`` arises only for an order restricted to one person (a ``login_hint`` with a
-personal number), and says that this person is identifying somewhere right now. Whoever typed
-the number must not learn that: the page shows RFA22 ("Something went wrong. Please try
-again."), not RFA4, and the login ends as refused, not as "in progress".
+personal number, which only an authenticated client request can carry), and says that this
+person is identifying somewhere right now. The page shows RFA22 ("Something went wrong. Please
+try again."), not RFA4, and the login ends as refused, not as "in progress". The client can
+still tell an immediate failure from a QR code: that is why naming a person needs an
+authenticated request.
 """
 
 from __future__ import annotations

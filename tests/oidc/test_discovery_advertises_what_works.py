@@ -167,21 +167,6 @@ def clients(jwks, ping_url):
     ]
 
 
-@pytest.fixture(scope="session")
-def disco_template_db(tmp_path_factory):
-    from idp.config import KeySettings
-    from idp.keys import SigningKeys
-    from idp.store.db import make_engine, make_sessionmaker
-    from idp.store.migrate import upgrade
-
-    path = tmp_path_factory.mktemp("discovery") / "idp.db"
-    engine = make_engine(f"sqlite:///{path}")
-    upgrade(engine)
-    SigningKeys(make_sessionmaker(engine), FixedClock(), KeySettings()).ensure()
-    engine.dispose()
-    return path
-
-
 @pytest.fixture
 def receiver():
     with Receiver() as r:
@@ -189,10 +174,10 @@ def receiver():
 
 
 @pytest.fixture
-async def provider(tmp_path, disco_template_db, alg_keys, receiver):
+async def provider(tmp_path, template_db, alg_keys, receiver):
     """The real BankID wiring, a fixed clock, and a factory of relying parties (one browser
     each)."""
-    shutil.copy(disco_template_db, tmp_path / "idp.db")
+    shutil.copy(template_db, tmp_path / "idp.db")
     settings = parse_settings(
         {
             "issuer": ISSUER,
