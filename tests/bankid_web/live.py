@@ -4,12 +4,14 @@ openid-client relying party."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import secrets
 import shutil
 import socket
 import subprocess
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -246,3 +248,43 @@ def decode_qr(png: Path) -> str:
     )
     assert out.returncode == 0, (out.returncode, out.stderr)
     return out.stdout.strip().splitlines()[0]
+
+
+@contextlib.contextmanager
+def launch_chromium() -> Iterator[object]:
+    """Debian's Chromium through Playwright: explicit executable, headless, no sandbox."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+def screenshots() -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS
+
+
+def new_browser_page(chromium, lang: str, **context_options):
+    """A page in a fresh context in `lang`; the BankID app's universal links go nowhere."""
+    context = chromium.new_context(
+        locale="sv-SE" if lang == "sv" else "en-GB", **context_options
+    )
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    page.route("https://app.bankid.com/**", lambda route: route.abort())
+    return page
+
+
+def read_qr(page, tmp_path: Path) -> str:
+    """The QR code on the page, read from a screenshot as a phone camera would."""
+    page.wait_for_function(
+        "() => { const i = document.getElementById('qr-img');"
+        " return i && i.src.startsWith('data:image/svg') && i.getBoundingClientRect().width > 0; }"
+    )
+    png = tmp_path / f"qr-{secrets.token_hex(4)}.png"
+    page.locator("#qr-img").screenshot(path=str(png))
+    return decode_qr(png)

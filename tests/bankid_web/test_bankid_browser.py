@@ -13,14 +13,14 @@ import httpx
 import pytest
 
 from tests.bankid_web.live import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    SCREENSHOTS,
     LiveProvider,
     RelyingParty,
-    decode_qr,
+    launch_chromium,
     need_browser_tools,
     need_node_rp,
+    new_browser_page,
+    read_qr,
+    screenshots,
 )
 from tests.bankid_web.support import (
     AGNES_CANCELS,
@@ -64,44 +64,21 @@ def live(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def chromium(live):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
+    with launch_chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")
 def shots():
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    return SCREENSHOTS
+    return screenshots()
 
 
 def new_page(chromium, device, lang, **options):
-    context = chromium.new_context(
-        locale="sv-SE" if lang == "sv" else "en-GB", **DEVICES[device], **options
-    )
-    context.set_default_timeout(20_000)
-    page = context.new_page()
-    page.route("https://app.bankid.com/**", lambda route: route.abort())
-    return page
+    return new_browser_page(chromium, lang, **DEVICES[device], **options)
 
 
 def shot(page, shots, lang, device, name):
     page.screenshot(path=str(shots / f"{lang}-{device}-{name}.png"), full_page=True)
-
-
-def read_qr(page, tmp_path) -> str:
-    page.wait_for_function(
-        "() => { const i = document.getElementById('qr-img');"
-        " return i && i.src.startsWith('data:image/svg') && i.getBoundingClientRect().width > 0; }"
-    )
-    png = tmp_path / f"qr-{secrets.token_hex(4)}.png"
-    page.locator("#qr-img").screenshot(path=str(png))
-    return decode_qr(png)
 
 
 def authorize_url(live, **params) -> str:

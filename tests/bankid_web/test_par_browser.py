@@ -22,15 +22,15 @@ import pytest
 from joserfc.jwk import ECKey, RSAKey
 
 from tests.bankid_web.live import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     ROOT,
-    SCREENSHOTS,
     LiveProvider,
     ScriptedRelyingParty,
-    decode_qr,
+    launch_chromium,
     need_browser_tools,
     need_node_rp,
+    new_browser_page,
+    read_qr,
+    screenshots,
 )
 from tests.bankid_web.support import ANNA, DESKTOP_UA, RP_SECRET, query
 from tests.services import require_service
@@ -102,20 +102,13 @@ def live(tmp_path_factory, keys):
 
 @pytest.fixture(scope="module")
 def chromium(live):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
+    with launch_chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")
 def shots():
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    return SCREENSHOTS
+    return screenshots()
 
 
 @pytest.fixture
@@ -127,25 +120,9 @@ def node_rp():
 
 
 def new_page(chromium, lang):
-    context = chromium.new_context(
-        locale="sv-SE" if lang == "sv" else "en-GB",
-        viewport={"width": 1280, "height": 800},
-        user_agent=DESKTOP_UA,
+    return new_browser_page(
+        chromium, lang, viewport={"width": 1280, "height": 800}, user_agent=DESKTOP_UA
     )
-    context.set_default_timeout(20_000)
-    page = context.new_page()
-    page.route("https://app.bankid.com/**", lambda route: route.abort())
-    return page
-
-
-def read_qr(page, tmp_path) -> str:
-    page.wait_for_function(
-        "() => { const i = document.getElementById('qr-img');"
-        " return i && i.src.startsWith('data:image/svg') && i.getBoundingClientRect().width > 0; }"
-    )
-    png = tmp_path / f"qr-{secrets.token_hex(4)}.png"
-    page.locator("#qr-img").screenshot(path=str(png))
-    return decode_qr(png)
 
 
 def show_qr(page) -> None:
