@@ -4,7 +4,10 @@ Routes (relative to wherever it is mounted, e.g. ``/bankid-simulator``):
 
 * ``POST /rp/v6.0/{auth,sign,payment,phone/auth,phone/sign,collect,cancel}``: the RP API;
 * ``POST /app/{scan,autostart,phone}``: the scriptable user app;
-* ``GET /`` and ``POST /orders/{order_ref}``: the human page.
+* ``GET /`` and ``POST /orders/{order_ref}``: the human page;
+* ``GET /stats``: for load tests, the orders held and RP API calls so far: calls by endpoint,
+  and by orderRef the ``collect`` calls and the shortest time between two of them (nothing the
+  RP does not already know, no personal data).
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from typing import Any
 
 import anyio
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from idp.bankid.simulator.orders import OrderBook
@@ -51,6 +56,11 @@ def create_simulator_app(
     rp_api = RPApi(book, settings, rng, sleep or anyio.sleep)
     user_app = UserApp(book)
     page = HumanPage(book, templates_dir)
+
+    async def stats(request: Request) -> Response:
+        body = {"calls": dict(rp_api.calls), **book.stats()}
+        return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
     app = Starlette(
         routes=[
             Route("/rp/v6.0/{endpoint:path}", rp_api.handle, methods=_ALL_METHODS),
@@ -59,6 +69,7 @@ def create_simulator_app(
             Route("/app/phone", user_app.phone, methods=["POST"]),
             Route("/", page.index, methods=["GET"], name="simulator_home"),
             Route("/orders/{order_ref}", page.act, methods=["POST"], name="simulator_act"),
+            Route("/stats", stats, methods=["GET"]),
         ]
     )
     app.state.simulator = book  # for the test suite's eyes only; the provider uses HTTP

@@ -17,11 +17,20 @@ on within ``order_lifetime``: ``failed/expiredTransaction``. A final order can b
 
 The book holds its state in process memory. It knows nothing of HTTP; `rp_api.py` and
 `user_app.py` translate its results and `AppError`s to the wire.
+
+Every RP API and user-app call does a bounded amount of work however many orders are live
+(a load test keeps thousands pending): orders are found through dicts (by orderRef, token and
+person), and forgetting orders past their retention pops them off a heap ordered by when each
+becomes forgettable, touching only those that are due. Only the human page's list of pending
+orders (`pending_orders`) reads them all.
 """
 
 from __future__ import annotations
 
 import base64
+import collections
+import heapq
+import itertools
 import math
 import random
 import uuid
@@ -92,6 +101,14 @@ class Order:
     person: Person | None = None
     via: Via | None = None
     timeline: list[State] = field(default_factory=list)
+    #: When the book may forget the order (its final state's time plus its retention), as
+    #: last scheduled; an entry on the book's heap with another time is stale.
+    forget_at: float = field(default=math.inf, repr=False, compare=False)
+    #: How many times the RP collected it, when last, and the shortest time between two
+    #: collects (for load tests, through the stats route).
+    collects: int = field(default=0, repr=False, compare=False)
+    collected_at: float | None = field(default=None, repr=False, compare=False)
+    shortest_collect_gap: float | None = field(default=None, repr=False, compare=False)
 
     @property
     def visible_text(self) -> str | None:
@@ -152,7 +169,17 @@ class OrderBook:
         self._orders: dict[str, Order] = {}
         # Orders past their retention window: BankID still knows it issued them, so collect
         # answers invalidParameters ("too old"), not notFound. Bounded, oldest dropped first.
-        self._forgotten: dict[str, None] = {}
+        # (An OrderedDict: dropping a plain dict's first key again and again is not O(1).)
+        self._forgotten: collections.OrderedDict[str, None] = collections.OrderedDict()
+        # Indexes of `_orders`: by qrStartToken, by autoStartToken, and by the person an order
+        # belongs to (`_owner`), each person's orders in creation order. The person index may
+        # keep final orders until a lookup for that person drops them.
+        self._by_qr_token: dict[str, Order] = {}
+        self._by_autostart: dict[str, Order] = {}
+        self._by_owner: dict[str, dict[str, Order]] = {}
+        # (forget_at, sequence, orderRef), soonest first; see `_schedule`.
+        self._expiry: list[tuple[float, int, str]] = []
+        self._sequence = itertools.count()
 
     # --- state ------------------------------------------------------------------------------
 
@@ -168,30 +195,86 @@ class OrderBook:
             return current
         if order.timeline:  # picked up in the "future" (clock set backwards): not yet
             return State("pending", "outstandingTransaction", order.created_at)
-        deadline = order.created_at + (
-            self.settings.order_lifetime if order.kind.is_phone else self.settings.start_timeout
-        )
+        deadline = self._deadline(order)
         if now >= deadline:
             hint = "expiredTransaction" if order.kind.is_phone else "startFailed"
             return State("failed", hint, deadline)
         return State("pending", "outstandingTransaction", order.created_at)
 
+    def _deadline(self, order: Order) -> float:
+        """When an order nobody picks up fails (startFailed, or expiredTransaction by phone)."""
+        return order.created_at + (
+            self.settings.order_lifetime if order.kind.is_phone else self.settings.start_timeout
+        )
+
+    def _schedule(self, order: Order) -> None:
+        """(Re)compute when the order may be forgotten and put it on the heap: its final
+        state's time plus that state's retention. Called whenever its timeline changes (a few
+        times per order at most); the entry it replaces stays on the heap, stale, until popped.
+        """
+        if order.timeline:
+            final = order.timeline[-1]  # timelines end in their final state, times ascending
+            status, since = final.status, final.since
+        else:
+            status, since = "failed", self._deadline(order)
+        keep = (
+            self.settings.complete_retention
+            if status == "complete"
+            else self.settings.failed_retention
+        )
+        order.forget_at = since + keep
+        heapq.heappush(self._expiry, (order.forget_at, next(self._sequence), order.order_ref))
+
     def _purge(self, now: float) -> None:
-        for ref, order in list(self._orders.items()):
-            state = self.state(order, now)
-            if state.is_final:
-                keep = (
-                    self.settings.complete_retention
-                    if state.status == "complete"
-                    else self.settings.failed_retention
-                )
-                if now > state.since + keep:
-                    del self._orders[ref]
-                    self._forgotten[ref] = None
-                    if len(self._forgotten) > 100_000:
-                        del self._forgotten[next(iter(self._forgotten))]
+        """Forget the orders past their retention: only the heap entries that are due."""
+        expiry = self._expiry
+        while expiry and expiry[0][0] < now:
+            forget_at, _, ref = heapq.heappop(expiry)
+            order = self._orders.get(ref)
+            if order is None or order.forget_at != forget_at:
+                continue  # rescheduled since (picked up, cancelled) or already forgotten
+            self._forget(order)
+
+    def _forget(self, order: Order) -> None:
+        ref = order.order_ref
+        del self._orders[ref]
+        if order.qr_start_token is not None:
+            self._by_qr_token.pop(order.qr_start_token, None)
+        if order.auto_start_token is not None:
+            self._by_autostart.pop(order.auto_start_token, None)
+        owner = self._owner(order)
+        if owner is not None:
+            self._unindex_owner(owner, ref)
+        self._forgotten[ref] = None
+        if len(self._forgotten) > 100_000:
+            self._forgotten.popitem(last=False)
+
+    def _unindex_owner(self, owner: str, ref: str) -> None:
+        mine = self._by_owner.get(owner)
+        if mine is not None:
+            mine.pop(ref, None)
+            if not mine:
+                del self._by_owner[owner]
+
+    def _in_progress(self, personal_number: str, now: float) -> list[Order]:
+        """The person's orders that are not final, in creation order. Final ones found on the
+        way leave the person index (they stay in the book until forgotten), so each order is
+        passed over at most once after it ended."""
+        mine = self._by_owner.get(personal_number)
+        if not mine:
+            return []
+        live: list[Order] = []
+        for ref, order in list(mine.items()):
+            if self.state(order, now).is_final:
+                del mine[ref]
+            else:
+                live.append(order)
+        if not mine:
+            del self._by_owner[personal_number]
+        return live
 
     def pending_orders(self) -> list[tuple[Order, State]]:
+        """Every pending order, for the human page (the one call that reads all orders)."""
         now = self.clock.now()
         self._purge(now)
         result = [(o, self.state(o, now)) for o in self._orders.values()]
@@ -203,6 +286,7 @@ class OrderBook:
     def _cancel(self, order: Order, now: float) -> None:
         order.timeline = [e for e in order.timeline if e.since <= now]
         order.timeline.append(State("failed", "cancelled", now))
+        self._schedule(order)
 
     # --- RP API -----------------------------------------------------------------------------
 
@@ -212,11 +296,7 @@ class OrderBook:
         self._purge(now)
         person_number = fields.get("required_personal_number")
         if person_number is not None:
-            clashes = [
-                o
-                for o in self._orders.values()
-                if self._owner(o) == person_number and not self.state(o, now).is_final
-            ]
+            clashes = self._in_progress(person_number, now)
             if clashes:
                 for other in clashes:
                     self._cancel(other, now)
@@ -226,7 +306,12 @@ class OrderBook:
             order.auto_start_token = self._uuid()
             order.qr_start_token = self._uuid()
             order.qr_start_secret = self._uuid()
+            self._by_autostart[order.auto_start_token] = order
+            self._by_qr_token[order.qr_start_token] = order
         self._orders[order.order_ref] = order
+        if person_number is not None:
+            self._by_owner.setdefault(person_number, {})[order.order_ref] = order
+        self._schedule(order)
         return order
 
     def find(self, order_ref: str) -> Order | None:
@@ -238,7 +323,30 @@ class OrderBook:
         return order_ref in self._forgotten
 
     def collect(self, order: Order) -> State:
-        return self.state(order, self.clock.now())
+        now = self.clock.now()
+        order.collects += 1
+        if order.collected_at is not None:
+            gap = now - order.collected_at
+            if order.shortest_collect_gap is None or gap < order.shortest_collect_gap:
+                order.shortest_collect_gap = gap
+        order.collected_at = now
+        return self.state(order, now)
+
+    def stats(self) -> dict[str, Any]:
+        """What a load test may read (``GET /stats``): how many orders the book holds, how
+        often each was collected and the shortest time between two of its collects (seconds),
+        by orderRef. Reads every order: not for the RP's path."""
+        self._purge(self.clock.now())
+        orders = self._orders.items()
+        return {
+            "orders": len(self._orders),
+            "collects": {ref: o.collects for ref, o in orders},
+            "shortestCollectGap": {
+                ref: o.shortest_collect_gap
+                for ref, o in orders
+                if o.shortest_collect_gap is not None
+            },
+        }
 
     def cancel(self, order: Order) -> bool:
         """RP cancel: a pending order fails with ``cancelled`` (and stays collectable for the
@@ -283,9 +391,7 @@ class OrderBook:
             raise AppError(400, "invalid_qr", str(exc)) from None
         now = self.clock.now()
         self._purge(now)
-        order = next(
-            (o for o in self._orders.values() if o.qr_start_token == scanned.qr_start_token), None
-        )
+        order = self._by_qr_token.get(scanned.qr_start_token)
         if order is None or order.qr_start_secret is None:
             raise AppError(404, "unknown_token", "no order has this qrStartToken")
         if not verify_qr_auth_code(order.qr_start_secret, scanned):
@@ -307,7 +413,7 @@ class OrderBook:
     ) -> AppResult:
         now = self.clock.now()
         self._purge(now)
-        order = next((o for o in self._orders.values() if o.auto_start_token == token), None)
+        order = self._by_autostart.get(token)
         if order is None:
             raise AppError(404, "unknown_token", "no order has this autoStartToken")
         self._pickable(order, now)
@@ -316,7 +422,7 @@ class OrderBook:
     def phone(self, personal_number: str, action: Action, device_ip: str) -> AppResult:
         now = self.clock.now()
         self._purge(now)
-        for order in self._orders.values():
+        for order in self._in_progress(personal_number, now):
             if (
                 order.kind.is_phone
                 and order.required_personal_number == personal_number
@@ -349,12 +455,19 @@ class OrderBook:
         if action is Action.DECLINE_CALL and not order.kind.is_phone:
             raise AppError(400, "invalid_action", "decline_call applies to phone orders only")
         person = self._choose_person(order, personal_number)
-        for other in self._orders.values():  # a new order for the user cancels the old one
+        # A new order for the user cancels the old one. Every order picked up by this person
+        # is indexed under their number (`_owner`), so the index holds them all.
+        for other in self._in_progress(person.personal_number, now):
             if other is not order and other.person == person:
-                if not self.state(other, now).is_final:
-                    self._cancel(other, now)
+                self._cancel(other, now)
+        owner = self._owner(order)
         order.person, order.via = person, via
+        if owner != person.personal_number:
+            if owner is not None:
+                self._unindex_owner(owner, order.order_ref)
+            self._by_owner.setdefault(person.personal_number, {})[order.order_ref] = order
         order.timeline = self._timeline(order, via, person, action, device_ip, now)
+        self._schedule(order)
         final = order.timeline[-1]
         return AppResult(
             order_ref=order.order_ref,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import collections
 import ipaddress
 import json
 import random
@@ -263,12 +264,15 @@ class RPApi:
         sleep: Callable[[float], Awaitable[None]],
     ) -> None:
         self.book, self.settings, self.rng, self.sleep = book, settings, rng, sleep
+        #: Requests per endpoint (known endpoints only, whatever the answer), for ``/stats``.
+        self.calls: collections.Counter[str] = collections.Counter()
 
     async def handle(self, request: Request) -> Response:
         endpoint = request.path_params["endpoint"]
         try:
             if endpoint not in ALLOWED_FIELDS:
                 raise WireError(404, "notFound", "Not found")
+            self.calls[endpoint] += 1
             if request.method != "POST":
                 raise WireError(
                     405,
