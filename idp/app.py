@@ -48,8 +48,7 @@ from idp.keys import SigningKeys
 from idp.observability import (
     CertificateReport,
     Metrics,
-    RequestIdMiddleware,
-    RequestMetrics,
+    RequestObserver,
     check_bankid_certificate,
 )
 from idp.oidc import Resolver
@@ -65,13 +64,12 @@ from idp.store.db import (
     run_db,
 )
 from idp.store.memory import MemoryTTLStore
-from idp.store.redis import RedisTTLStore
 from idp.store.secrets import server_secret
 from idp.store.ttl import StoreUnavailable, TTLStore
-from idp.web import errors
+from idp.web import errors, overload
 from idp.web.client_address import ClientAddress
 from idp.web.cookies import Cookies
-from idp.web.headers import SecurityHeaders
+from idp.web.headers import SecurityPolicy
 from idp.web.static import PackageStaticFiles
 from idp.web.templating import Templates
 
@@ -116,6 +114,8 @@ class Runtime:
 
 def make_store(settings: Settings, clock: Clock) -> TTLStore:
     if settings.redis_url:
+        from idp.store.redis import RedisTTLStore  # only then: no Redis client otherwise
+
         return RedisTTLStore.from_url(settings.redis_url, prefix=settings.redis_key_prefix)
     return MemoryTTLStore(clock)
 
@@ -143,7 +143,9 @@ def build_runtime(
         store=store if store is not None else make_store(settings, clock),
         keys=keys,
         templates=Templates(settings.default_locale, secure=settings.issuer.startswith("https://")),
-        discovery=discovery_mod.Discovery(settings, registry, keys.algorithms),
+        discovery=discovery_mod.Discovery(
+            settings, registry, keys.algorithms, keys_version=lambda: keys.version
+        ),
         metrics=Metrics(),
     )
 
@@ -252,7 +254,7 @@ def create_app(
             if settings.metrics.enabled
             else []
         ),
-        *discovery_mod.routes(rt.discovery, rt.keys.jwks),
+        *discovery_mod.routes(rt.discovery, rt.keys.jwks_document),
         *provider.routes(),
         *ciba.routes(),
         Mount("/static", PackageStaticFiles(), name="static"),
@@ -269,9 +271,23 @@ def create_app(
         routes=routes,
         lifespan=lifespan,
         middleware=[
-            Middleware(RequestIdMiddleware),
-            Middleware(RequestMetrics, metrics=metrics),
-            Middleware(SecurityHeaders, hsts=settings.issuer.startswith("https://")),
+            # One layer for every request: its id, metrics, access line and security headers.
+            Middleware(
+                RequestObserver,
+                metrics=metrics,
+                request_ids=True,
+                access_log=True,
+                response_headers=SecurityPolicy(hsts=settings.issuer.startswith("https://")),
+            ),
+            # Overload answered as overload (503, Retry-After), inside the observer so it is
+            # counted, logged and carries the security headers.
+            Middleware(
+                overload.AdmissionLimit,
+                templates=rt.templates,
+                max_in_flight=settings.limits.max_in_flight,
+                backchannel=BACKCHANNEL_PATHS,
+                rejected=metrics.overload_rejected.inc,
+            ),
         ],
     )
     errors.install(
@@ -501,6 +517,10 @@ def migrate_if_embedded(rt: Runtime) -> None:
     """The embedded default applies migrations itself; a configured deployment runs
     `idp db upgrade` (the CLI refuses to serve a schema that is behind)."""
     if rt.settings.source == EMBEDDED_SOURCE:
+        from idp.store.db import schema_is_current
+
+        if schema_is_current(rt.engine):  # the usual start: no Alembic to load
+            return
         from idp.store.migrate import upgrade
 
         upgrade(rt.engine)

@@ -4,37 +4,38 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine
+if TYPE_CHECKING:  # imported where used: `idp --version` and `--help` load none of them
+    from sqlalchemy import Engine
+    from starlette.applications import Starlette
 
-from idp.config import (
-    EMBEDDED_SOURCE,
-    ConfigError,
-    Settings,
-    config_path_from_env,
-    embedded_default,
-    load_settings,
-)
-from idp.keys import KeyError_, SigningKeys
-from idp.resources import MissingResource
-from idp.resources import verify as verify_resources
+    from idp.config import Settings
+    from idp.keys import SigningKeys
 
 EXIT_CONFIG = 2
+#: How `idp serve --workers N` tells each worker process what to serve (JSON).
+WORKER_ENV = "IDP_SERVE_WORKER"
 
 
 def _load(path: str) -> Settings:
     """A configuration file, validated; its clients may name the grant types served (the
     app's grant registry)."""
     from idp.app import GRANTS
+    from idp.config import load_settings
 
     return load_settings(path, grant_types=GRANTS.names())
 
 
 def _settings(args: argparse.Namespace) -> tuple[Settings, bool]:
     """The configured settings, or the embedded default; the flag says which."""
+    from idp.config import config_path_from_env, embedded_default
+
     path = getattr(args, "config", None) or config_path_from_env()
     if path:
         return _load(path), False
@@ -42,14 +43,17 @@ def _settings(args: argparse.Namespace) -> tuple[Settings, bool]:
 
 
 def _schema_is_current(settings: Settings) -> bool:
-    from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
-
-    from idp.store.db import make_engine
-    from idp.store.migrate import alembic_config
+    from idp.store.db import make_engine, schema_is_current
 
     engine = make_engine(settings.database_url)
     try:
+        if schema_is_current(engine):  # one query, no Alembic
+            return True
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        from idp.store.migrate import alembic_config
+
         with engine.connect() as conn:
             current = MigrationContext.configure(conn).get_current_heads()
         heads = ScriptDirectory.from_config(alembic_config(settings.database_url)).get_heads()
@@ -61,22 +65,32 @@ def _schema_is_current(settings: Settings) -> bool:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from idp.app import create_app
     from idp.observability import configure_logging
-    from idp.store.db import make_engine
-    from idp.store.migrate import upgrade
+    from idp.resources import verify as verify_resources
 
     settings, embedded = _settings(args)
+    if args.workers > 1 and not settings.redis_url:
+        print(
+            f"{settings.source}: --workers {args.workers} needs redis_url: worker processes "
+            "share logins only through Redis (the in-process store is one per process)",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
     verify_resources()  # a broken install says so before anything starts
     # Every log line from here on, uvicorn's too, goes through the redaction filter (no
     # personal numbers, tokens, secrets) with the request id: JSON objects for a configured
     # deployment, text for the embedded default in a terminal, unless --log-format says.
     log_format = args.log_format or ("text" if embedded else "json")
     configure_logging(args.log_level, json=log_format == "json")
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # no migration chatter
     if embedded:
-        logging.getLogger("alembic").setLevel(logging.WARNING)  # no migration chatter
+        from idp.store.db import make_engine, schema_is_current
+
         engine = make_engine(settings.database_url)
-        upgrade(engine)
+        if not schema_is_current(engine):
+            from idp.store.migrate import upgrade
+
+            upgrade(engine)
         engine.dispose()
     elif not _schema_is_current(settings):
         print(
@@ -85,25 +99,69 @@ def cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_CONFIG
-    app = create_app(settings, reload_on_sighup=not embedded)
+    options: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "proxy_headers": False,  # X-Forwarded-* are trusted only from configured proxies, by idp
+        "server_header": False,
+        "log_config": None,  # keep configure_logging's handler
+        "log_level": args.log_level,
+        # One access line per request comes from idp's own middleware (route template, status,
+        # duration; never the query string), not from uvicorn.
+        "access_log": False,
+        # On SIGTERM: stop accepting, let requests in flight finish (up to 20 s), then stop.
+        "timeout_graceful_shutdown": 20,
+    }
     where = f"http://{args.host}:{args.port}"
+    if args.workers > 1:
+        # Each worker process builds its own app (idp.cli:worker_app) from the same source;
+        # the schema was checked above, once. SIGTERM stops them all gracefully; SIGHUP
+        # replaces them one by one, which rereads the configuration.
+        os.environ[WORKER_ENV] = json.dumps(
+            {
+                "config": None if embedded else os.path.abspath(settings.source),
+                "host": args.host,
+                "port": args.port,
+                "log_level": args.log_level,
+                "json": log_format == "json",
+            }
+        )
+        print(
+            f"idp listening on {where} (issuer {settings.issuer}, config {settings.source}, "
+            f"{args.workers} workers)"
+        )
+        sys.stdout.flush()
+        uvicorn.run("idp.cli:worker_app", factory=True, workers=args.workers, **options)
+        return 0
+    from idp.app import create_app
+
+    app = create_app(settings, reload_on_sighup=not embedded)
     print(f"idp listening on {where} (issuer {settings.issuer}, config {settings.source})")
     if embedded:
         print(f"  Open {settings.issuer}/demo to try a BankID login with the built-in simulator.")
         print(f"  Discovery: {settings.issuer}/.well-known/openid-configuration")
     sys.stdout.flush()
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        proxy_headers=False,  # X-Forwarded-* are trusted only from configured proxies, by idp
-        server_header=False,
-        log_config=None,  # keep configure_logging's handler
-        log_level=args.log_level,
-        # On SIGTERM: stop accepting, let requests in flight finish (up to 20 s), then stop.
-        timeout_graceful_shutdown=20,
-    )
+    uvicorn.run(app, **options)
     return 0
+
+
+def worker_app() -> Starlette:
+    """The app of one `idp serve --workers N` worker process (a uvicorn factory): built from
+    what the parent put in the WORKER_ENV environment variable."""
+    from idp.app import create_app
+    from idp.config import embedded_default
+    from idp.observability import configure_logging
+
+    spec = json.loads(os.environ[WORKER_ENV])
+    configure_logging(spec["log_level"], json=spec["json"])
+    # As uvicorn does for access_log=False (in the parent, before this ran): the access lines
+    # are idp.access's, with the route template and never the query string.
+    logging.getLogger("uvicorn.access").propagate = False
+    if spec["config"] is None:
+        settings = embedded_default(spec["host"], spec["port"])
+    else:
+        settings = _load(spec["config"])
+    return create_app(settings, reload_on_sighup=False)  # the parent restarts us on SIGHUP
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -123,7 +181,7 @@ def _check_bankid_certificate(settings: Settings) -> None:
     as a ConfigError (exit 2), each with its path in the file."""
     from idp.app import certificate_report
     from idp.clock import SystemClock
-    from idp.config import ConfigIssue
+    from idp.config import ConfigError, ConfigIssue
     from idp.observability.certs import Severity
 
     report = certificate_report(settings.bankid, SystemClock())
@@ -153,6 +211,8 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 def _keys(settings: Settings) -> tuple[SigningKeys, Engine]:
     from idp.clock import SystemClock
+    from idp.config import EMBEDDED_SOURCE
+    from idp.keys import SigningKeys
     from idp.store.db import make_engine, make_sessionmaker
     from idp.store.migrate import upgrade
 
@@ -185,8 +245,7 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
     if not rows:
         print("no signing keys yet; they are created on first start")
     print(
-        f"{'kid':<44} {'use':<4} {'alg':<9} {'state':<8} {'in jwks':<8} {'active from':<21} "
-        "retires"
+        f"{'kid':<44} {'use':<4} {'alg':<9} {'state':<8} {'in jwks':<8} {'active from':<21} retires"
     )
     for k in rows:
         in_jwks = "yes" if k.kid in published else "no"
@@ -280,11 +339,25 @@ def _version() -> str:
         return __version__
 
 
+class _VersionAction(argparse.Action):
+    """--version: the version is looked up only when asked for (it scans the installed
+    distributions, which every other command can do without)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS) -> None:
+        super().__init__(
+            option_strings, dest, default=argparse.SUPPRESS, nargs=0, help="show the version"
+        )
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        print(f"{parser.prog} {_version()}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="idp", description="OpenID Connect provider for Swedish BankID."
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     config_help = "YAML configuration file (default: $IDP_CONFIG, else the embedded default)"
 
@@ -299,6 +372,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port to listen on (8000)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="worker processes on the one port (1); more than one needs redis_url",
+    )
     p.add_argument(
         "--log-format",
         default=None,
@@ -372,22 +451,48 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
+def _failure(exc: Exception) -> int | None:
+    """The exit code of an error the CLI reports in a few lines (None: let it raise). Each
+    kind is looked up only when its module was loaded: no command imports what it never used.
+    """
+    config = sys.modules.get("idp.config")
+    if config is not None and isinstance(exc, config.ConfigError):
+        print(exc.render(), file=sys.stderr)
+        return EXIT_CONFIG
+    keys = sys.modules.get("idp.keys")
+    if keys is not None and isinstance(exc, keys.KeyError_):
+        # a stored signing key that this secret_key cannot open
+        print(f"idp: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    resources = sys.modules.get("idp.resources")
+    if resources is not None and isinstance(exc, resources.MissingResource):
+        print(f"idp: {exc}", file=sys.stderr)  # a broken install: say so in one line
+        return 1
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
-    except ConfigError as exc:
-        print(exc.render(), file=sys.stderr)
-        return EXIT_CONFIG
-    except KeyError_ as exc:  # a stored signing key that this secret_key cannot open
-        print(f"idp: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    except MissingResource as exc:  # a broken install: say so in one line
-        print(f"idp: {exc}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        code = _failure(exc)
+        if code is None:
+            raise
+        return code
 
 
 if __name__ == "__main__":

@@ -97,6 +97,21 @@ class _Loaded:
     active_from: float
     retired_at: float | None
     published_until: float | None
+    #: The stored (encrypted) private key this was decrypted from: a row whose text is
+    #: unchanged is not decrypted again on the next reread.
+    pem: str = ""
+    public: Any = None
+
+
+@dataclass(frozen=True)
+class JwksDocument:
+    """The JWKS as sent: the JSON body, its ETag, and until when it holds (the earliest
+    `published_until` still ahead, when a retired key leaves it; None: until the keys change)."""
+
+    body: bytes
+    etag: str
+    version: int
+    valid_until: float | None
 
 
 def _b64(n: int, length: int | None = None) -> str:
@@ -118,6 +133,11 @@ def _public_jwk(private: Any, alg: str) -> dict[str, Any]:
     jwk["kid"] = base64.urlsafe_b64encode(thumb).rstrip(b"=").decode()
     jwk.update({"use": key_use(alg), "alg": alg})
     return jwk
+
+
+def _fingerprint(k: _Loaded) -> tuple[Any, ...]:
+    """What of a key decides where it is used and published (not the private part)."""
+    return (k.kid, k.alg, k.generation, k.active_from, k.retired_at, k.published_until, k.pem)
 
 
 def _jwe_header(token: str) -> dict[str, Any]:
@@ -166,9 +186,13 @@ class SigningKeys:
         )
         self._lock = threading.Lock()
         self._keys: list[_Loaded] = []
+        #: Bumped whenever a reread finds the key table changed (a key added, retired, ...).
+        self.version = 0
+        self._jwks: JwksDocument | None = None
         self._loaded_at = float("-inf")
         self._background = background
         self._failing = False
+        self._headers: dict[tuple[str, str], dict[str, str]] = {}
 
     # ---------------------------------------------------------------- storage
 
@@ -247,22 +271,38 @@ class SigningKeys:
         return created
 
     def reload(self) -> None:
+        """Reread the key table. A key already in hand (same kid, same stored text) is not
+        decrypted again: decryption derives the key from `secret_key` and is slow by design."""
+        with self._lock:
+            known = {k.kid: k for k in self._keys}
         with self._sessions() as s:
             rows = s.scalars(select(SigningKey).order_by(SigningKey.generation)).all()
-            loaded = [
-                _Loaded(
-                    kid=r.kid,
-                    alg=r.alg,
-                    generation=r.generation,
-                    private=self._decrypt(r.private_pem),
-                    public_jwk=json.loads(r.public_jwk),
-                    active_from=r.active_from,
-                    retired_at=r.retired_at,
-                    published_until=r.published_until,
+            loaded = []
+            for r in rows:
+                old = known.get(r.kid)
+                if old is not None and old.pem == r.private_pem:
+                    private, public, jwk = old.private, old.public, old.public_jwk
+                else:
+                    private = self._decrypt(r.private_pem)
+                    public, jwk = private.public_key(), json.loads(r.public_jwk)
+                loaded.append(
+                    _Loaded(
+                        kid=r.kid,
+                        alg=r.alg,
+                        generation=r.generation,
+                        private=private,
+                        public_jwk=jwk,
+                        active_from=r.active_from,
+                        retired_at=r.retired_at,
+                        published_until=r.published_until,
+                        pem=r.private_pem,
+                        public=public,
+                    )
                 )
-                for r in rows
-            ]
         with self._lock:
+            if [_fingerprint(k) for k in loaded] != [_fingerprint(k) for k in self._keys]:
+                self.version += 1
+                self._jwks = None
             self._keys = loaded
             self._loaded_at = self._clock.now()
 
@@ -324,6 +364,38 @@ class SigningKeys:
         now = self._clock.now()
         return {"keys": [dict(k.public_jwk) for k in self._current() if self._published(k, now)]}
 
+    def jwks_document(self) -> JwksDocument:
+        """`jwks()` encoded once: the same bytes until the key table changes or a retired key's
+        grace period ends (the JWKS endpoint serves these)."""
+        keys = self._current()
+        now = self._clock.now()
+        doc = self._jwks
+        if doc is not None and (doc.valid_until is None or now < doc.valid_until):
+            return doc
+        with self._lock:
+            version = self.version
+        body = json.dumps(
+            {"keys": [k.public_jwk for k in keys if self._published(k, now)]},
+            ensure_ascii=False,
+            separators=(",", ":"),
+        ).encode()
+        ends = [
+            k.published_until
+            for k in keys
+            if k.published_until is not None and k.published_until > now
+        ]
+        digest = hashlib.sha256(body).digest()[:12]
+        doc = JwksDocument(
+            body=body,
+            etag='"' + base64.urlsafe_b64encode(digest).decode() + '"',
+            version=version,
+            valid_until=min(ends) if ends else None,
+        )
+        with self._lock:
+            if self.version == version:
+                self._jwks = doc
+        return doc
+
     def _signing(self, alg: str) -> _Loaded:
         if key_use(alg) != "sig":
             raise KeyError_(f"{alg} is not a signing algorithm")
@@ -345,14 +417,17 @@ class SigningKeys:
 
     def sign(self, claims: dict[str, Any], alg: str = "RS256", *, typ: str = "JWT") -> str:
         key = self._signing(alg)
-        return jwt.encode(claims, key.private, algorithm=alg, headers={"kid": key.kid, "typ": typ})
+        headers = self._headers.get((key.kid, typ))
+        if headers is None:
+            headers = self._headers.setdefault((key.kid, typ), {"kid": key.kid, "typ": typ})
+        return jwt.encode(claims, key.private, algorithm=alg, headers=headers)
 
     def public_key(self, kid: str) -> tuple[Any, str] | None:
         """The public key and algorithm of a published signing key (never an encryption key)."""
         now = self._clock.now()
         for k in self._current():
             if k.kid == kid and key_use(k.alg) == "sig" and self._published(k, now):
-                return k.private.public_key(), k.alg
+                return (k.public if k.public is not None else k.private.public_key()), k.alg
         return None
 
     # ---------------------------------------------------------------- decryption

@@ -11,11 +11,13 @@ anywhere finds its own copy, whatever the working directory. They must lie on a 
 
 from __future__ import annotations
 
+import ast
 import functools
+import re
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["MissingResource", "migrations", "static", "templates", "verify"]
+__all__ = ["MissingResource", "migration_heads", "migrations", "static", "templates", "verify"]
 
 #: Each resource folder: its package, and a file it must contain to be whole.
 _FOLDERS = {
@@ -57,6 +59,35 @@ def static() -> Path:
 def migrations() -> Path:
     """The Alembic script folder."""
     return _folder("migrations")
+
+
+_REVISION = re.compile(r"^(revision|down_revision)(?:\s*:[^=\n]+)?\s*=\s*(.+)$", re.MULTILINE)
+
+
+@functools.cache
+def migration_heads() -> frozenset[str] | None:
+    """The head revisions of the migrations, read from the scripts' ``revision`` and
+    ``down_revision`` lines without loading Alembic (a start with a current schema does not
+    need it); None when a script does not say them plainly (then ask Alembic)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for script in sorted((migrations() / "versions").glob("*.py")):
+        found = dict(_REVISION.findall(script.read_text(encoding="utf-8")))
+        try:
+            revision = ast.literal_eval(found["revision"].strip())
+            down = ast.literal_eval(found["down_revision"].strip())
+        except (KeyError, ValueError, SyntaxError):
+            return None
+        if not isinstance(revision, str):
+            return None
+        revisions.add(revision)
+        if isinstance(down, str):
+            parents.add(down)
+        elif isinstance(down, tuple | list):
+            parents.update(down)
+        elif down is not None:
+            return None
+    return frozenset(revisions - parents) or None
 
 
 def verify() -> None:

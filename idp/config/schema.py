@@ -525,6 +525,17 @@ class ParSettings(_Strict):
     request_uri_lifetime_seconds: int = Field(default=60, ge=5, le=600)
 
 
+class LimitsSettings(_Strict):
+    """What one process takes on before it answers 503 with Retry-After (idp/web/overload.py)."""
+
+    # Requests in progress at once in one process; more are refused at once as overload, not
+    # queued until Redis or the database time out. Health checks and /metrics are not counted.
+    # At a few ms of CPU per request, 200 keep one event loop's backlog far below the 2 s
+    # Redis timeout; a status poll costs well under 1 ms. Requests are refused as well while
+    # the event loop runs more than 0.5 s late.
+    max_in_flight: int = Field(default=200, ge=1, le=100_000)
+
+
 class Settings(_Strict):
     """One configuration file (or the embedded default), validated; frozen, and never changed.
 
@@ -554,6 +565,7 @@ class Settings(_Strict):
     client_jwks: ClientJwksSettings = Field(default_factory=ClientJwksSettings)
     request_objects: RequestObjectSettings = Field(default_factory=RequestObjectSettings)
     par: ParSettings = Field(default_factory=ParSettings)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
     scopes: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_SCOPES))
     # Scopes whose claims a client may also ask for one by one with the `claims` request
     # parameter (OIDC Core §5.5). Claims of other scopes (the personal number, BankID evidence)

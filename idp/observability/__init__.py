@@ -5,13 +5,14 @@ Imports only idp.config and idp.clock of idp (checked by lint-imports).
 
 from idp.observability.certs import CertificateReport, Severity, check_bankid_certificate
 from idp.observability.logging import RequestIdMiddleware, configure_logging, current_request_id
-from idp.observability.metrics import Metrics, RequestMetrics
+from idp.observability.metrics import Metrics, RequestMetrics, RequestObserver
 
 __all__ = [
     "CertificateReport",
     "Metrics",
     "RequestIdMiddleware",
     "RequestMetrics",
+    "RequestObserver",
     "Severity",
     "check_bankid_certificate",
     "configure_logging",

@@ -5,6 +5,11 @@ token or secret.
 record, from every library, passes through it) and a `JsonFormatter`. `RequestIdMiddleware`
 gives each HTTP request an id, in a context variable that the formatter reads and in the
 `X-Request-ID` response header.
+
+The access log is one line per HTTP request on the ``idp.access`` logger (`log_access`, called
+by the request middleware): method, route *template*, status and duration, never the raw path
+or query string. Its records hold only those fixed fields, so they are marked (`SAFE`) and the
+Redactor passes them without running its patterns; every other record is redacted in full.
 """
 
 from __future__ import annotations
@@ -13,12 +18,12 @@ import contextvars
 import datetime as dt
 import json
 import logging
+import math
+import os
 import re
 import sys
-import uuid
 from typing import IO, Any
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -65,12 +70,18 @@ def redact(text: str) -> str:
     return text
 
 
+#: The attribute that marks a record made only of fixed, safe fields (the access log); its
+#: value must be this very object, so no `extra=` from elsewhere can claim it.
+SAFE_ATTR = "idp_safe_fields"
+SAFE = object()
+
 _STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
     "message",
     "asctime",
     "request_id",
     "taskName",
     "color_message",  # uvicorn's copy of the message with terminal colours
+    SAFE_ATTR,
 }
 
 
@@ -80,6 +91,10 @@ class Redactor(logging.Filter):
     of any type (an int personal number, a dict holding a token) is masked as it will print."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.__dict__.get(SAFE_ATTR) is SAFE:  # the access log: fixed fields only
+            if "request_id" not in record.__dict__:
+                record.request_id = current_request_id()
+            return True
         try:
             message = record.getMessage()
         except Exception:  # a broken format string must not hide the record
@@ -103,15 +118,32 @@ class Redactor(logging.Filter):
 # ---------------------------------------------------------------------- formatting
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)  # made once, not per line
+_JSON_SAFE = (str, int, float, bool, type(None))
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: timestamp (UTC, ISO 8601), level, logger, message,
     request_id, the exception if any, and JSON-safe extra fields."""
 
+    _second = -1
+    _prefix = ""
+
+    def _timestamp(self, created: float) -> str:
+        """As datetime's isoformat(timespec="milliseconds") in UTC; the part up to the
+        second is formatted once per second."""
+        fraction, whole = math.modf(created)
+        second, micros = int(whole), round(fraction * 1e6)  # rounded as datetime rounds
+        if micros >= 1_000_000:
+            second, micros = second + 1, micros - 1_000_000
+        if second != self._second:
+            stamp = dt.datetime.fromtimestamp(second, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            self._second, self._prefix = second, stamp
+        return f"{self._prefix}.{micros // 1000:03d}+00:00"
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "timestamp": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(
-                timespec="milliseconds"
-            ),
+            "timestamp": self._timestamp(record.created),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -125,9 +157,9 @@ class JsonFormatter(logging.Formatter):
             entry["stack"] = record.stack_info
         for name, value in record.__dict__.items():
             if name not in _STANDARD_ATTRS and name not in entry:
-                if isinstance(value, str | int | float | bool) or value is None:
+                if isinstance(value, _JSON_SAFE):
                     entry[name] = value
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        return _ENCODER.encode(entry)
 
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
@@ -162,6 +194,37 @@ def configure_logging(
     return handler
 
 
+# ---------------------------------------------------------------------- access log
+
+access_log = logging.getLogger("idp.access")
+
+
+def log_access(method: str, route: str, status: int, seconds: float) -> None:
+    """The access line of one request: `method` from a fixed set, `route` a route template
+    (never the raw path or query), the status and the duration. Marked safe for the Redactor.
+    The record is made directly (no caller lookup: the line says where it comes from)."""
+    if access_log.isEnabledFor(logging.INFO):
+        ms = round(seconds * 1000, 1)
+        record = access_log.makeRecord(
+            "idp.access",
+            logging.INFO,
+            __file__,
+            0,
+            "%s %s %d %.1fms",
+            (method, route, status, ms),
+            None,
+            "log_access",
+            {
+                SAFE_ATTR: SAFE,
+                "http_method": method,
+                "route": route,
+                "status": status,
+                "duration_ms": ms,
+            },
+        )
+        access_log.handle(record)
+
+
 # ---------------------------------------------------------------------- request ids
 
 _SANE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{7,127}")
@@ -175,10 +238,26 @@ def accept_request_id(value: str | None) -> str | None:
     return None
 
 
+_REQUEST_ID_KEY = REQUEST_ID_HEADER.encode()
+
+
+def request_id_of(scope: Scope) -> str:
+    """The id of this request: a sane incoming ``X-Request-ID`` or a new random one; kept in
+    ``scope["state"]["request_id"]``."""
+    incoming = None
+    for name, value in scope.get("headers", ()):
+        if name == _REQUEST_ID_KEY:
+            incoming = accept_request_id(value.decode("latin-1"))
+            break
+    request_id = incoming or os.urandom(16).hex()
+    scope.setdefault("state", {})["request_id"] = request_id
+    return request_id
+
+
 class RequestIdMiddleware:
     """ASGI middleware: a request id per HTTP request, from a sane incoming ``X-Request-ID``
     (the proxy's) or a new random one; set in `request_id_var` for the request and returned
-    in the response's ``X-Request-ID``."""
+    in the response's ``X-Request-ID``. (The app does this in `RequestObserver`.)"""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -187,18 +266,15 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = None
-        for name, value in scope.get("headers", []):
-            if name == REQUEST_ID_HEADER.encode():
-                incoming = value.decode("latin-1")
-                break
-        request_id = accept_request_id(incoming) or uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        request_id = request_id_of(scope)
+        header = (_REQUEST_ID_KEY, request_id.encode())
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers["X-Request-ID"] = request_id
+                message["headers"] = [
+                    *(h for h in message.get("headers", ()) if h[0].lower() != _REQUEST_ID_KEY),
+                    header,
+                ]
             await send(message)
 
         token = request_id_var.set(request_id)

@@ -8,11 +8,12 @@ input can become a label, and the number of series stays bounded.
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.process_collector import ProcessCollector
 from starlette.requests import Request
@@ -21,6 +22,7 @@ from starlette.routing import BaseRoute, Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from idp.clock import Clock
+from idp.observability.logging import log_access, request_id_of, request_id_var
 
 OTHER = "other"
 UNMATCHED = "<unmatched>"
@@ -88,8 +90,14 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None, *, process: bool = True) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
+        #: (endpoint, method, status) -> the labelled request counter and duration histogram.
+        self._http_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         if process:
             ProcessCollector(registry=r)
+            # Which process answered: `idp serve --workers N` runs N, each with its own metrics.
+            Info("idp_process", "The process that answered (one per worker).", registry=r).info(
+                {"pid": str(os.getpid())}
+            )
         self.http_requests = Counter(
             "idp_http_requests",
             "HTTP requests by route template, method and status.",
@@ -147,13 +155,27 @@ class Metrics:
             "1 when the BankID RP certificate expires within the warning window, else 0.",
             registry=r,
         )
+        self.overload_rejected = Counter(
+            "idp_overload_rejected",
+            "Requests refused with 503 because the process had too many in progress.",
+            registry=r,
+        )
 
     # ------------------------------------------------------------------ recording
 
     def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
-        method = _one_of(method.upper(), METHODS)
-        self.http_requests.labels(endpoint, method, _status(status)).inc()
-        self.http_duration.labels(endpoint, method).observe(seconds)
+        key = (endpoint, method, status)
+        children = self._http_children.get(key)
+        if children is None:
+            label = _one_of(method.upper(), METHODS)
+            children = (
+                self.http_requests.labels(endpoint, label, _status(status)),
+                self.http_duration.labels(endpoint, label),
+            )
+            if len(self._http_children) < 4096:  # a bound, whatever methods callers invent
+                self._http_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def login_started(self, path: str) -> None:
         self.logins_started.labels(_one_of(path, LOGIN_PATHS)).inc()
@@ -239,7 +261,118 @@ def route_template(routes: Iterable[BaseRoute], scope: Scope, prefix: str = "") 
     return partial
 
 
-class RequestMetrics:
+ResponseHeaders = Callable[[list[tuple[bytes, bytes]]], list[tuple[bytes, bytes]]]
+
+
+class RequestObserver:
+    """ASGI middleware that observes every HTTP request in one layer: counts and times it
+    under its route template (`Metrics.observe_request`), and optionally gives it a request id
+    (`request_ids`: `request_id_var`, ``scope["state"]``, the ``X-Request-ID`` response
+    header), writes its access line (`access_log`: idp.observability.logging.log_access) and
+    adds headers to its response (`response_headers`, e.g. idp.web.headers.SecurityPolicy).
+
+    The route template is the one Starlette's router matched: the router leaves the route in
+    ``scope["route"]`` (a mounted router overwrites it with its own) and a Mount adds its path
+    to ``scope["root_path"]``, so nothing is matched twice. Prefixes come only from Mounts
+    without parameters; anything else is matched again from the templates (`route_template`).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: Metrics,
+        routes: Iterable[BaseRoute] | None = None,
+        *,
+        request_ids: bool = False,
+        access_log: bool = False,
+        response_headers: ResponseHeaders | None = None,
+    ) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.routes = list(routes) if routes is not None else None
+        self.request_ids = request_ids
+        self.access_log = access_log
+        self.response_headers = response_headers
+        self._prefixes: frozenset[str] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        before = (scope.get("app"), scope.get("root_path", ""), scope["path"])
+        status = 500
+        started = time.perf_counter()
+        add = self.response_headers
+        request_id = None
+        id_header = None
+        if self.request_ids:
+            request_id = request_id_of(scope)
+            id_header = (b"x-request-id", request_id.encode())
+
+        async def observed_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                if add is not None or id_header is not None:
+                    headers = list(message.get("headers", ()))
+                    if add is not None:
+                        headers = add(headers)
+                    if id_header is not None:
+                        headers.append(id_header)
+                    message["headers"] = headers
+            await send(message)
+
+        token = request_id_var.set(request_id) if request_id is not None else None
+        try:
+            await self.app(scope, receive, observed_send)
+        finally:
+            seconds = time.perf_counter() - started
+            method = scope["method"]
+            if method not in METHODS:
+                method = _one_of(method.upper(), METHODS)
+            endpoint = self._endpoint(scope, *before)
+            self.metrics.observe_request(endpoint, method, status, seconds)
+            if self.access_log:
+                log_access(method, endpoint, status, seconds)
+            if token is not None:
+                request_id_var.reset(token)
+
+    def _endpoint(self, scope: Scope, app: Any, root_path: str, path: str) -> str:
+        route = scope.get("route")
+        if route is None:
+            return UNMATCHED
+        prefix = scope.get("root_path", "")[len(root_path) :]
+        if prefix and prefix not in self._mount_prefixes(app):
+            routes = self.routes if self.routes is not None else _routes_of(app)
+            again = {
+                "type": "http",
+                "path": path,
+                "root_path": root_path,
+                "method": scope["method"],
+            }
+            return route_template(routes, again) or UNMATCHED
+        if isinstance(route, Mount):
+            inner = getattr(route.app, "routes", None)
+            return prefix + ("/{path}" if inner is None else f"/{UNMATCHED}")
+        return prefix + getattr(route, "path", "")
+
+    def _mount_prefixes(self, app: Any) -> frozenset[str]:
+        """The paths of the Mounts (nested too) that have no parameters."""
+        if self._prefixes is None:
+            found: set[str] = set()
+
+            def walk(routes: Iterable[BaseRoute], prefix: str) -> None:
+                for route in routes:
+                    if isinstance(route, Mount) and "{" not in route.path:
+                        found.add(prefix + route.path)
+                        walk(getattr(route.app, "routes", None) or (), prefix + route.path)
+
+            walk(self.routes if self.routes is not None else _routes_of(app), "")
+            self._prefixes = frozenset(found)
+        return self._prefixes
+
+
+class RequestMetrics(RequestObserver):
     """ASGI middleware: counts and times every HTTP request under its route template.
 
     Add it as ``Middleware(RequestMetrics, metrics=metrics)``; it reads the routes from the
@@ -249,33 +382,8 @@ class RequestMetrics:
     def __init__(
         self, app: ASGIApp, metrics: Metrics, routes: Iterable[BaseRoute] | None = None
     ) -> None:
-        self.app = app
-        self.metrics = metrics
-        self.routes = list(routes) if routes is not None else None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        routes = self.routes if self.routes is not None else _app_routes(scope)
-        endpoint = route_template(routes, scope) or UNMATCHED
-        status = 500
-        started = time.perf_counter()
-
-        async def send_and_record(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_record)
-        finally:
-            self.metrics.observe_request(
-                endpoint, scope["method"], status, time.perf_counter() - started
-            )
+        super().__init__(app, metrics, routes)
 
 
-def _app_routes(scope: Scope) -> list[Any]:
-    app = scope.get("app")
+def _routes_of(app: Any) -> list[Any]:
     return list(getattr(app, "routes", []) or [])

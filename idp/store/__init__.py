@@ -2,7 +2,8 @@
 short-lived state (Redis, or in-process).
 
 What other packages may use. The module `migrate` (Alembic) is public as a whole and is
-imported only where the schema is upgraded or checked.
+imported only where the schema is upgraded or checked; so is the module `redis`
+(`RedisTTLStore`), imported only where a redis_url is configured.
 """
 
 from idp.store.db import (
@@ -12,10 +13,10 @@ from idp.store.db import (
     make_sessionmaker,
     ping,
     run_db,
+    schema_is_current,
 )
 from idp.store.memory import MemoryTTLStore
 from idp.store.models import CibaAudit, Grant, RefreshToken, SigningKey, SubjectLink
-from idp.store.redis import RedisTTLStore
 from idp.store.secrets import sealer, server_secret
 from idp.store.ttl import StoreUnavailable, TTLStore
 
@@ -25,7 +26,6 @@ __all__ = [
     "DatabaseUnavailable",
     "Grant",
     "MemoryTTLStore",
-    "RedisTTLStore",
     "RefreshToken",
     "SigningKey",
     "StoreUnavailable",
@@ -35,7 +35,9 @@ __all__ = [
     "make_sessionmaker",
     "migrate",
     "ping",
+    "redis",
     "run_db",
+    "schema_is_current",
     "sealer",
     "server_secret",
 ]

@@ -39,16 +39,32 @@ DRIVER_UNAVAILABLE: tuple[type[Exception], ...] = (
 )
 
 
+#: Connections a process keeps to its database: as many as statements can run at once, which is
+#: the worker threads they run in (anyio's default thread limiter, 40 tokens). They are opened
+#: as needed; no overflow, so no connection is opened for one request and closed after it.
+POOL_SIZE = 40
+#: Connections older than this are replaced when next checked out (server-side idle limits,
+#: a failover behind a fixed address).
+POOL_RECYCLE_SECONDS = 1800
+
+
 def make_engine(url: str) -> Engine:
+    """The engine for `url`. No ping per checkout: after the database restarts, the first
+    statement on a stale connection fails (a 503 `temporarily_unavailable` for that one
+    request), SQLAlchemy sees a disconnect and invalidates the whole pool, and the next
+    checkout connects afresh."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
+        pool: dict[str, Any] = {}
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            # As for PostgreSQL: no connection (and its PRAGMAs) opened for one request.
+            pool = {"pool_size": POOL_SIZE, "max_overflow": 0}
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 15},
-            pool_pre_ping=True,
             hide_parameters=True,  # SQL logs and errors never show values (personal data)
+            **pool,
         )
 
         @event.listens_for(engine, "connect")
@@ -62,13 +78,31 @@ def make_engine(url: str) -> Engine:
         return engine
     return create_engine(
         url,
-        pool_pre_ping=True,
         hide_parameters=True,
-        pool_size=10,
-        max_overflow=20,
+        pool_size=POOL_SIZE,
+        max_overflow=0,
         pool_timeout=5,
+        pool_recycle=POOL_RECYCLE_SECONDS,
+        pool_use_lifo=True,  # the few connections in use stay warm; the rest stay idle
         connect_args={"connect_timeout": 3} if parsed.get_backend_name() == "postgresql" else {},
     )
+
+
+def schema_is_current(engine: Engine) -> bool:
+    """True when the database is at the migrations' heads (idp.resources.migration_heads),
+    checked with one query and without loading Alembic; False when it is not, or cannot be
+    told this way (then Alembic decides)."""
+    from idp.resources import migration_heads
+
+    heads = migration_heads()
+    if heads is None:
+        return False
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    except SQLAlchemyError:
+        return False  # no table yet (a new database), or no database: Alembic says which
+    return set(rows) == heads
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

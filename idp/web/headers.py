@@ -1,4 +1,8 @@
-"""Security headers on every response: RFC 9700 §4.16 clickjacking, strict CSP, no inline JS."""
+"""Security headers on every response: RFC 9700 §4.16 clickjacking, strict CSP, no inline JS.
+
+`SecurityPolicy` adds them to a response's header list (the app's `RequestObserver` calls it);
+`SecurityHeaders` is the same as a middleware of its own. The header lists are built once.
+"""
 
 from __future__ import annotations
 
@@ -9,39 +13,59 @@ CSP = (
     "connect-src 'self'; font-src 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 
-_ALWAYS = [
+Headers = list[tuple[bytes, bytes]]
+
+_ALWAYS: Headers = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
 ]
-_HTML = [
+_HTML: Headers = [
     (b"x-frame-options", b"DENY"),
     (b"content-security-policy", CSP.encode()),
     (b"cache-control", b"no-store"),
 ]
+_HSTS = (b"strict-transport-security", b"max-age=31536000")
+
+
+class SecurityPolicy:
+    """Adds the security headers a response does not set itself: every response gets
+    nosniff and no-referrer (and HSTS with `hsts`), HTML also no framing, the CSP and no-store.
+    """
+
+    def __init__(self, *, hsts: bool = False) -> None:
+        hsts_header = [_HSTS] if hsts else []
+        self._always = _ALWAYS + hsts_header
+        self._html = _ALWAYS + _HTML + hsts_header
+
+    def __call__(self, headers: Headers) -> Headers:
+        """`headers` (a list of its own: extended in place) with the missing headers added."""
+        present = set()
+        html = False
+        for name, value in headers:
+            name = name.lower()
+            present.add(name)
+            if name == b"content-type":
+                html = value.startswith(b"text/html")
+        for header in self._html if html else self._always:
+            if header[0] not in present:
+                headers.append(header)
+        return headers
 
 
 class SecurityHeaders:
     def __init__(self, app: ASGIApp, *, hsts: bool = False) -> None:
         self.app = app
-        self.hsts = hsts
+        self.policy = SecurityPolicy(hsts=hsts)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        policy = self.policy
 
         async def wrapped(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                present = {k.lower() for k, _ in headers}
-                ctype = next((v for k, v in headers if k.lower() == b"content-type"), b"")
-                extra = list(_ALWAYS)
-                if ctype.startswith(b"text/html"):
-                    extra += _HTML
-                if self.hsts:
-                    extra.append((b"strict-transport-security", b"max-age=31536000"))
-                headers += [(k, v) for k, v in extra if k not in present]
-                message["headers"] = headers
+                message["headers"] = policy(list(message.get("headers", ())))
             await send(message)
 
         await self.app(scope, receive, wrapped)

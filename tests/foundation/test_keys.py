@@ -97,3 +97,37 @@ def test_private_keys_are_encrypted_at_rest_with_the_secret_key(sessions):
     wrong = SigningKeys(sessions, FixedClock(), KeySettings(), encryption_secret=Secret("x" * 40))
     with pytest.raises(Exception, match="cannot be decrypted"):
         wrong.reload()
+
+
+def test_jwks_document_is_encoded_once_until_the_keys_change(sessions):
+    import json
+
+    clock = FixedClock()
+    keys = make_keys(sessions, clock, activation_delay_seconds=0, retired_grace_seconds=100)
+    keys.ensure()
+    doc = keys.jwks_document()
+    assert json.loads(doc.body) == keys.jwks() and doc.etag.startswith('"')
+    assert keys.jwks_document() is doc  # the same bytes, nothing encoded again
+    keys.refresh()  # the table reread, unchanged
+    assert keys.jwks_document() is doc
+    version = keys.version
+    new = set(keys.rotate())
+    assert keys.version > version
+    rotated = keys.jwks_document()
+    assert rotated.etag != doc.etag
+    assert {k["kid"] for k in json.loads(rotated.body)["keys"]} == {
+        k["kid"] for k in keys.jwks()["keys"]
+    }
+    clock.advance(100)  # the retired keys' grace period ends: they leave at once
+    assert {k["kid"] for k in json.loads(keys.jwks_document().body)["keys"]} == new
+
+
+def test_a_reread_decrypts_only_keys_it_does_not_hold(sessions, monkeypatch):
+    keys = SigningKeys(sessions, FixedClock(), KeySettings(), encryption_secret=Secret("k" * 40))
+    keys.ensure()
+    opened = []
+    decrypt = keys._decrypt
+    monkeypatch.setattr(keys, "_decrypt", lambda pem: opened.append(pem) or decrypt(pem))
+    assert keys.refresh() and opened == []
+    keys.rotate()
+    assert len(opened) == 3  # the three new keys, not the three in hand

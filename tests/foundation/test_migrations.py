@@ -50,3 +50,24 @@ def test_a_model_change_without_migration_is_detected(sqlite_url):
         assert any(d[0] == "add_column" for d in diff)
     finally:
         engine.dispose()
+
+
+def test_the_quick_schema_check_agrees_with_alembic(sqlite_url):
+    """`idp serve` checks the schema without loading Alembic; it must see what Alembic sees."""
+    from alembic.script import ScriptDirectory
+
+    from idp.resources import migration_heads
+    from idp.store.db import schema_is_current
+    from idp.store.migrate import alembic_config
+
+    heads = ScriptDirectory.from_config(alembic_config(sqlite_url)).get_heads()
+    assert migration_heads() == frozenset(heads)
+    engine = make_engine(sqlite_url)
+    try:
+        assert not schema_is_current(engine)  # a new database: no alembic_version yet
+        upgrade(engine, "0001")
+        assert not schema_is_current(engine)
+        upgrade(engine)
+        assert schema_is_current(engine)
+    finally:
+        engine.dispose()

@@ -186,3 +186,71 @@ def test_configure_logging_installs_one_redacting_handler(restore_root_logging):
     assert text.getvalue().rstrip().endswith("WARNING idp.x [None] person ***")
     logging.getLogger("httpx").info("HTTP Request: POST https://bankid/collect")  # per call
     assert "HTTP Request" not in text.getvalue()
+
+
+@pytest.fixture
+def access_lines():
+    """The idp.access logger, wired like configure_logging's handler, into a string."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(Redactor())
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("idp.access")
+    logger.addHandler(handler)
+    level, propagate = logger.level, logger.propagate
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+    def lines():
+        return stream.getvalue().splitlines()
+
+    yield lines
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = propagate
+
+
+@pytest.mark.anyio
+async def test_access_line_has_the_route_template_never_the_path_or_query(access_lines):
+    from idp.observability.metrics import Metrics, RequestObserver
+
+    async def user(request):
+        return JSONResponse({"ok": True})
+
+    app = Starlette(
+        routes=[Route("/users/{sub}", user)],
+        middleware=[
+            Middleware(
+                RequestObserver, metrics=Metrics(process=False), request_ids=True, access_log=True
+            )
+        ],
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        found = await client.get(f"/users/{PNR}?login_hint={PNR}&code=secret-code&x={JWT}")
+        missing = await client.get(f"/nowhere/{PNR}?personal_number={PNR}")
+    lines = access_lines()
+    assert len(lines) == 2
+    for line in lines:
+        assert PNR not in line and "?" not in line and "secret-code" not in line
+        assert "login_hint" not in line and "personal_number" not in line and "eyJ" not in line
+    first, second = (json.loads(line) for line in lines)
+    assert first["message"].startswith("GET /users/{sub} 200 ")
+    assert first["message"].endswith("ms")
+    assert first["route"] == "/users/{sub}" and first["status"] == 200
+    assert first["request_id"] == found.headers["x-request-id"]
+    assert second["message"].startswith("GET <unmatched> 404 ")
+    assert second["request_id"] == missing.headers["x-request-id"]
+
+
+def test_only_the_access_log_marker_skips_redaction(capture):
+    from idp.observability.logging import SAFE, SAFE_ATTR
+
+    logger, lines = capture
+    logger.info("person %s", PNR, extra={SAFE_ATTR: True})  # not the marker object itself
+    logger.info("person %s", PNR, extra={SAFE_ATTR: "yes", "note": f"pnr {PNR}"})
+    logger.info("fixed fields only", extra={SAFE_ATTR: SAFE})
+    first, second, third = lines()
+    assert first["message"] == "person ***"
+    assert second["message"] == "person ***" and second["note"] == "pnr ***"
+    assert third["message"] == "fixed fields only" and SAFE_ATTR not in third
