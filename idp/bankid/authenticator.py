@@ -12,7 +12,10 @@ hand back an `Authentication` or a neutral `Failure`. Pages, in the order a pers
 * ``POST /bankid/start``: starts the order for the chosen way, with the client's message
   (`LoginRequest.user_message`, in the page's language) as ``userVisibleData``.
 * ``GET /bankid/wait``: the animated QR code, or the launch link for this device, with the RFA
-  status text; ``GET /bankid/status`` is what its script polls once a second.
+  status text; ``GET /bankid/status`` is what its script polls about once a second. The status
+  carries the QR frame's text (``bankid.<qrStartToken>.<t>.<qrAuthCode>``), which the page draws
+  itself, and ``next_poll_ms``: when to ask again so as to be just past the next frame (and,
+  when near, just past the next `collect`).
 * ``GET /bankid/return``: the order's ``returnUrl`` on a phone; accepted only with the order's
   nonce in the browser that started it (reference 1.9, 5.3).
 * ``GET /bankid/done``: a completed order becomes the `Authentication`.
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -43,9 +47,9 @@ from idp.bankid import texts  # noqa: F401  (registers the page texts)
 from idp.bankid.launch import detect_platform, launch_link
 from idp.bankid.messages import Flow
 from idp.bankid.models import Status, WebDevice
-from idp.bankid.orders import RISK_DENIED, LoginOrders, Snapshot
+from idp.bankid.orders import FINAL, ORDER, RISK_DENIED, LoginOrders, Snapshot
 from idp.bankid.outcomes import claims_from_completion, subject_of
-from idp.bankid.qr import qr_data_uri
+from idp.bankid.qr import next_frame_at
 from idp.bankid.rfa import RFA, message
 from idp.clock import Clock
 from idp.store.ttl import TTLStore
@@ -63,6 +67,15 @@ FLOW_BY_ACR = {acr: flow for flow, acr in ACR_BY_FLOW.items()}
 AMR = ("mfa",)  # RFC 8176: something you have (the BankID) and know or are (code, biometrics)
 
 LOGIN = "bankid_login"
+
+# When the page polls next (``next_poll_ms``): just after the QR frame changes (or the next
+# `collect` is due), with a margin for timers and clocks, within these bounds.
+POLL_MARGIN = 0.03
+POLL_MIN_MS = 200
+POLL_MAX_MS = 1000
+# A frame's poll waits for a `collect` falling due this soon after the frame changes, so that
+# one poll serves both instead of the collect slipping a whole second.
+COLLECT_WAIT = 0.15
 DEVICE_COOKIE_MAX_AGE = 399 * 24 * 3600  # BankID's sample: a long-lived __Secure-Device cookie
 
 
@@ -83,6 +96,8 @@ class _Login:
     state: dict[str, Any]
     binding: str
     browser: str
+    #: The login's order as read with it (`_context(..., with_order=True)`), not yet checked.
+    order: Snapshot | None = None
 
     @property
     def flows(self) -> tuple[Flow, ...]:
@@ -237,10 +252,17 @@ class BankIDAuthenticator:
         )
 
     async def status(self, request: Request) -> Response:
-        """What the page's script polls once a second. Answers only the browser that started
-        the order; anyone else gets the same 404 as for a login that does not exist."""
-        ctx = await self._context(request, request.query_params.get("txn", ""), create=False)
-        snap = None if ctx is None else await self._order(ctx, poll=True)
+        """What the page's script polls about once a second. Answers only the browser that
+        started the order; anyone else gets the same 404 as for a login that does not exist.
+
+        Kept cheap, as a thousand waiting pages poll it: two store round trips (the core's
+        login, then ours with its order and final result); the collect lease only when a
+        collect is due; no template, no QR drawing (the page draws the frame text)."""
+        txn = request.query_params.get("txn", "")
+        ctx = await self._context(request, txn, create=False, with_order=True)
+        snap = None if ctx is None else self._owned(ctx, ctx.order)
+        if ctx is not None and snap is not None:
+            snap = self._owned(ctx, await self.orders.collect_if_due(snap))
         if ctx is None or snap is None:
             return JSONResponse({"error": "not_found"}, status_code=404)
         locale = await self._locale(request, ctx)
@@ -345,7 +367,12 @@ class BankIDAuthenticator:
             return value, False
         return secrets.token_urlsafe(32), True
 
-    async def _context(self, request: Request, txn: str, *, create: bool = True) -> _Login | None:
+    async def _context(
+        self, request: Request, txn: str, *, create: bool = True, with_order: bool = False
+    ) -> _Login | None:
+        """The login, if it belongs to this browser (the core's check, then our record's).
+        `with_order` reads the login's order and final result along with our record, in the
+        same store round trip (`_Login.order`, for the caller to check with `_owned`)."""
         browser = self.cookies.browser_id(request)
         if not browser or not txn or len(txn) > 200:
             return None
@@ -353,7 +380,13 @@ class BankIDAuthenticator:
         if login is None:
             return None
         binding = Cookies.binding(browser)
-        state = await self.store.get(LOGIN, txn)
+        order = None
+        if with_order:
+            state, (record, final) = await self.store.get_linked(LOGIN, txn, "oid", (ORDER, FINAL))
+            if state is not None and record is not None:
+                order = Snapshot(str(state["oid"]), record, final)
+        else:
+            state = await self.store.get(LOGIN, txn)
         if state is None:
             if not create:
                 return None
@@ -361,7 +394,9 @@ class BankIDAuthenticator:
             await self.store.put(LOGIN, txn, state, self.ttl)
         elif not hmac.compare_digest(str(state.get("binding")), binding):
             return None
-        return _Login(txn=txn, request=login, state=state, binding=binding, browser=browser)
+        return _Login(
+            txn=txn, request=login, state=state, binding=binding, browser=browser, order=order
+        )
 
     async def _save(self, ctx: _Login) -> None:
         if not await self.store.update(LOGIN, ctx.txn, ctx.state):
@@ -372,6 +407,11 @@ class BankIDAuthenticator:
         if not order_id:
             return None
         snap = await (self.orders.poll(order_id) if poll else self.orders.get(order_id))
+        return self._owned(ctx, snap)
+
+    @staticmethod
+    def _owned(ctx: _Login, snap: Snapshot | None) -> Snapshot | None:
+        """The order, if it is this login's and was started by this browser."""
         if snap is None or snap.txn != ctx.txn:
             return None
         if not hmac.compare_digest(snap.binding, ctx.binding):
@@ -414,9 +454,31 @@ class BankIDAuthenticator:
             "state": state,
             "message": text,
             "rfa": key,
-            "qr": qr_data_uri(snap.qr_payload(self.clock)) if snap.shows_qr else None,
+            # The frame text only: never the qrStartSecret (reference 4.1 step 6).
+            "qr": snap.qr_payload(self.clock) if snap.shows_qr else None,
             "next": next_url,
+            "next_poll_ms": self._next_poll_ms(snap),
         }
+
+    def _next_poll_ms(self, snap: Snapshot) -> int:
+        """Milliseconds until the page should poll again.
+
+        While a QR code shows: just past the order's next whole second, when ``t`` and so the
+        frame changes (frames then change every 1.0 s instead of drifting), or, when a collect
+        falls due within `COLLECT_WAIT` after that, just past that. Otherwise just past the
+        next collect when it is due within a second, else a second."""
+        now = self.clock.now()
+        if snap.status is not Status.PENDING:
+            return POLL_MAX_MS
+        due = self.orders.collect_due_at(snap) if snap.record.get("order_ref") else math.inf
+        if snap.shows_qr:
+            target = next_frame_at(float(snap.record["received_at"]), now)
+            if target < due <= target + COLLECT_WAIT:
+                target = due
+        else:
+            target = due if now < due <= now + POLL_MAX_MS / 1000 else now + POLL_MAX_MS / 1000
+        ms = math.ceil(round((target - now + POLL_MARGIN) * 1000, 3))  # no float dust
+        return max(POLL_MIN_MS, min(POLL_MAX_MS, ms))
 
     def _authentication(self, snap: Snapshot) -> Authentication:
         c = snap.completion or {}

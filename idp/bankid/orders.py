@@ -260,19 +260,34 @@ class LoginOrders:
         return order_id
 
     async def get(self, order_id: str) -> Snapshot | None:
-        record = await self.store.get(ORDER, order_id)
+        """The order and its final result, read in one store round trip."""
+        record, final = await self.store.get_many([(ORDER, order_id), (FINAL, order_id)])
         if record is None:
             return None
-        return Snapshot(order_id, record, await self.store.get(FINAL, order_id))
+        return Snapshot(order_id, record, final)
 
     async def poll(self, order_id: str) -> Snapshot | None:
-        """The order now, calling BankID `collect` only if this poll wins the 2-second lease."""
-        snap = await self.get(order_id)
+        """The order now, calling BankID `collect` only if this poll wins the 2-second lease.
+
+        The lease is what keeps `collect` to once per interval, across instances. It is tried
+        only once the record says a collect is due, so the polls in between write nothing."""
+        return await self.collect_if_due(await self.get(order_id))
+
+    async def collect_if_due(self, snap: Snapshot | None) -> Snapshot | None:
+        """`poll` of an order already read (with `get`, or linked from its login)."""
         if snap is None or snap.final is not None or not snap.record.get("order_ref"):
             return snap
-        if not await self.store.add(LEASE, order_id, {}, self.collect_interval):
+        if self.collect_due_at(snap) > self.clock.now():
+            return snap
+        if not await self.store.add(LEASE, snap.order_id, {}, self.collect_interval):
             return snap
         return await self._collect(snap)
+
+    def collect_due_at(self, snap: Snapshot) -> float:
+        """When the next `collect` of a pending order may run: one interval after the last one
+        (whichever instance ran it), or at once if it never ran."""
+        last = snap.record.get("collected_at")
+        return float("-inf") if last is None else float(last) + self.collect_interval
 
     async def _collect(self, snap: Snapshot) -> Snapshot:
         record = dict(snap.record)

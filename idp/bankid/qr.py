@@ -3,7 +3,8 @@
 Content: ``bankid.{qrStartToken}.{t}.{qrAuthCode}`` where ``t`` is the whole seconds since the
 order response arrived and ``qrAuthCode`` is the lowercase hex HMAC-SHA256 of ``str(t)`` keyed
 with the ASCII bytes of ``qrStartSecret``. Computed on the server only: the secret never
-reaches the browser (reference 4.1 step 6). Time comes from an injected clock.
+reaches the browser (reference 4.1 step 6), which gets the frame text and draws it itself.
+Time comes from an injected clock.
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ _PAYLOAD = re.compile(r"^bankid\.([^.\s]+)\.(0|[1-9][0-9]{0,8})\.([0-9a-f]{64})$
 def elapsed_seconds(order_time: float, now: float) -> int:
     """``t``: whole seconds since the order response, floored (reference 4.1 step 7)."""
     return max(0, math.floor(now - order_time))
+
+
+def next_frame_at(order_time: float, now: float) -> float:
+    """When ``t`` next changes: the order's next whole-second boundary after `now`."""
+    return order_time + elapsed_seconds(order_time, now) + 1
 
 
 def qr_auth_code(qr_start_secret: str, t: int) -> str:
@@ -80,11 +86,17 @@ def qr_svg(
     return svg.replace("<svg ", f'<svg role="img" aria-label="{label}" ', 1)
 
 
+#: The mask pattern of the server-drawn QR code. `segno` otherwise tries all eight and keeps the
+#: best-scoring one, which is most of its drawing time; any mask reads alike in practice.
+SERVER_MASK = 4
+
+
 def qr_data_uri(payload: str, *, scale: int = 4, border: int = 4) -> str:
-    """The QR code as a ``data:image/svg+xml`` URI, for an ``<img>`` the page swaps each second.
+    """The QR code as a ``data:image/svg+xml`` URI (tools and tests; the login page draws its
+    frames itself, static/js/bankid.js, from the frame text ``/bankid/status`` returns).
 
     Black on white with the standard four-module quiet zone, so a phone camera (or zbarimg on
-    a screenshot) reads it whatever the page's background.
+    a screenshot) reads it whatever the page's background. A fixed mask: a quarter of the time.
     """
-    code = segno.make(payload, error="m", micro=False)
+    code = segno.make(payload, error="m", micro=False, mask=SERVER_MASK)
     return code.svg_data_uri(scale=scale, border=border, dark="#000", light="#fff")

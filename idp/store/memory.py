@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from idp.clock import Clock, SystemClock
@@ -120,6 +121,32 @@ class MemoryTTLStore:
             entry = self._live((kind, key), self._clock.now())
             data = None if entry is None else entry.data
         return None if data is None else json.loads(data)
+
+    async def get_many(self, items: Sequence[tuple[str, str]]) -> list[Value | None]:
+        for kind, _ in items:
+            _check_kind(kind)
+        with self._lock:
+            now = self._clock.now()
+            found = [self._live((kind, key), now) for kind, key in items]
+            texts = [None if entry is None else entry.data for entry in found]
+        return [None if data is None else json.loads(data) for data in texts]
+
+    async def get_linked(
+        self, kind: str, key: str, field: str, kinds: Sequence[str]
+    ) -> tuple[Value | None, list[Value | None]]:
+        _check_kind(kind)
+        for k in kinds:
+            _check_kind(k)
+        with self._lock:
+            now = self._clock.now()
+            entry = self._live((kind, key), now)
+            if entry is None:
+                return None, [None] * len(kinds)
+            value = json.loads(entry.data)
+            link = value.get(field) if isinstance(value, dict) else None
+            found = [self._live((k, link), now) if isinstance(link, str) else None for k in kinds]
+            texts = [None if e is None else e.data for e in found]
+        return value, [None if data is None else json.loads(data) for data in texts]
 
     async def update(self, kind: str, key: str, value: Value) -> bool:
         _check_kind(kind)

@@ -13,9 +13,9 @@ in particular `consume` relies on HSETNX of ``c``, which keeps the key's TTL. An
 error is raised as `StoreUnavailable` with a short message that never contains a value.
 
 After Redis restarts, the pooled connections are dead. The first one found dead drops every idle
-connection of the pool, and an idempotent operation (get, put, update, delete, ping) is tried
-once more on a fresh connection, so service resumes by itself. `consume`, `add` and `incr` are
-never retried: a lost reply would make the real first caller look like a replay.
+connection of the pool, and an idempotent operation (the reads, put, update, delete, ping) is
+tried once more on a fresh connection, so service resumes by itself. `consume`, `add` and
+`incr` are never retried: a lost reply would make the real first caller look like a replay.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
@@ -39,7 +39,9 @@ __all__ = ["RedisTTLStore"]
 T = TypeVar("T")
 
 _RESERVED_KINDS = frozenset({"grant"})
-_IDEMPOTENT = frozenset({"get", "put", "update", "delete", "ping", "revoke_by_grant"})
+_IDEMPOTENT = frozenset(
+    {"get", "get_many", "get_linked", "put", "update", "delete", "ping", "revoke_by_grant"}
+)
 
 # KEYS[1] entry, KEYS[2] grant set or "" | ARGV[1] json, ARGV[2] ttl ms, ARGV[3] grant id,
 # ARGV[4] grant-set key prefix ("P" .. "grant:")
@@ -98,6 +100,24 @@ end
 return n
 """
 
+# KEYS[1] the entry | ARGV[1] the field naming the linked key, ARGV[2..] the linked kinds' key
+# prefixes. {} when the entry is absent, else its value and one value per linked kind, ''
+# for none (values are JSON, never empty).
+_GET_LINKED = """
+local v = redis.call('HGET', KEYS[1], 'v')
+if not v then return {} end
+local ok, doc = pcall(cjson.decode, v)
+local link = nil
+if ok and type(doc) == 'table' and type(doc[ARGV[1]]) == 'string' then link = doc[ARGV[1]] end
+local out = {v}
+for i = 2, #ARGV do
+  local found = false
+  if link then found = redis.call('HGET', ARGV[i] .. link, 'v') end
+  out[i] = found or ''
+end
+return out
+"""
+
 # A member counts only if it still belongs to this grant (it may have expired, or been
 # replaced by a put with another grant or none, since it was indexed).
 _REVOKE = """
@@ -143,6 +163,7 @@ class RedisTTLStore:
         self._add = client.register_script(_ADD)
         self._incr = client.register_script(_INCR)
         self._revoke = client.register_script(_REVOKE)
+        self._get_linked = client.register_script(_GET_LINKED)
 
     @classmethod
     def from_url(
@@ -202,6 +223,35 @@ class RedisTTLStore:
         k = self._key(kind, key)
         data = await self._call("get", lambda: self._client.hget(k, "v"))
         return None if data is None else _loads(data)
+
+    async def get_many(self, items: Sequence[tuple[str, str]]) -> list[Value | None]:
+        """One pipelined round trip of HGETs (no MULTI: a read needs no transaction)."""
+        if not items:
+            return []
+        keys = [self._key(kind, key) for kind, key in items]
+
+        async def fetch() -> list[Any]:
+            pipe = self._client.pipeline(transaction=False)
+            for k in keys:
+                pipe.hget(k, "v")
+            return list(await pipe.execute())
+
+        found = await self._call("get_many", fetch)
+        return [None if data is None else _loads(data) for data in found]
+
+    async def get_linked(
+        self, kind: str, key: str, field: str, kinds: Sequence[str]
+    ) -> tuple[Value | None, list[Value | None]]:
+        """One Lua script: the entry, then HGETs of the linked entries it names."""
+        k = self._key(kind, key)
+        prefixes = [self._key(other, "") for other in kinds]
+        found = await self._call(
+            "get_linked", lambda: self._get_linked(keys=[k], args=[field, *prefixes])
+        )
+        if not found:
+            return None, [None] * len(kinds)
+        linked = [None if not data else _loads(data) for data in found[1:]]
+        return _loads(found[0]), linked
 
     async def update(self, kind: str, key: str, value: Value) -> bool:
         k = self._key(kind, key)

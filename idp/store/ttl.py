@@ -12,6 +12,7 @@ checked by the caller against its injected clock, using a timestamp stored in th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 Value = dict[str, Any]
@@ -42,6 +43,26 @@ class TTLStore(Protocol):
 
     async def get(self, kind: str, key: str) -> Value | None:
         """The entry's value, or None when absent or expired."""
+        ...
+
+    async def get_many(self, items: Sequence[tuple[str, str]]) -> list[Value | None]:
+        """The values of several entries, each given as ``(kind, key)``, in one round trip.
+
+        Position by position what `get` would return (None when absent or expired). Not a
+        snapshot across entries: another instance may write between two of them, exactly as
+        between two `get` calls.
+        """
+        ...
+
+    async def get_linked(
+        self, kind: str, key: str, field: str, kinds: Sequence[str]
+    ) -> tuple[Value | None, list[Value | None]]:
+        """An entry and, in the same round trip, the entries of `kinds` whose key is the
+        string in the entry's `field` (a login and its order, say).
+
+        ``(None, [None, ...])`` when the entry is absent; a linked value is None when the
+        entry's `field` is not a string or that entry is absent.
+        """
         ...
 
     async def update(self, kind: str, key: str, value: Value) -> bool:

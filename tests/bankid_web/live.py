@@ -270,9 +270,7 @@ def screenshots() -> Path:
 
 def new_browser_page(chromium, lang: str, **context_options):
     """A page in a fresh context in `lang`; the BankID app's universal links go nowhere."""
-    context = chromium.new_context(
-        locale="sv-SE" if lang == "sv" else "en-GB", **context_options
-    )
+    context = chromium.new_context(locale="sv-SE" if lang == "sv" else "en-GB", **context_options)
     context.set_default_timeout(20_000)
     page = context.new_page()
     page.route("https://app.bankid.com/**", lambda route: route.abort())
@@ -281,9 +279,10 @@ def new_browser_page(chromium, lang: str, **context_options):
 
 def read_qr(page, tmp_path: Path) -> str:
     """The QR code on the page, read from a screenshot as a phone camera would."""
-    page.wait_for_function(
+    page.wait_for_function(  # drawn by the page's script (an <svg>), not the server's <img>
         "() => { const i = document.getElementById('qr-img');"
-        " return i && i.src.startsWith('data:image/svg') && i.getBoundingClientRect().width > 0; }"
+        " return i && i.tagName.toLowerCase() === 'svg' && i.querySelector('path[d^=M]')"
+        " && i.getBoundingClientRect().width > 0; }"
     )
     png = tmp_path / f"qr-{secrets.token_hex(4)}.png"
     page.locator("#qr-img").screenshot(path=str(png))

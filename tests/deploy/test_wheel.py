@@ -24,13 +24,11 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 import yaml
-
-from tests.services import require_service
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNTIME_LOCK = ROOT / "requirements" / "runtime.txt"
@@ -261,42 +259,6 @@ def serve(installed, log_check) -> Iterator:
         server.stop()
 
 
-def _svg_qr_to_pgm(data_uri: str, path: Path) -> None:
-    """The page's QR code (segno's SVG: one horizontal stroke per run of dark modules) as a
-    PGM image, which zbarimg reads without an SVG renderer."""
-    svg = unquote(data_uri.split(",", 1)[1])
-    size = int(re.search(r"<path fill=.#fff. d=.M0 0h(\d+)v", svg)[1])
-    d = re.search(r"class=.qrline.[^>]* d=.([^'\"]+)", svg)[1]
-    dark: set[tuple[int, int]] = set()
-    x = y = 0.0
-    for op, a, b in re.findall(r"([Mmh])(-?[\d.]+)(?: (-?[\d.]+))?", d):
-        if op == "M":
-            x, y = float(a), float(b)
-        elif op == "m":
-            x, y = x + float(a), y + float(b)
-        else:
-            dark.update((int(x) + i, int(y)) for i in range(int(float(a))))
-            x += float(a)
-    scale = 6
-    rows = bytearray()
-    for row in range(size * scale):
-        for col in range(size * scale):
-            rows.append(0 if (col // scale, row // scale) in dark else 255)
-    path.write_bytes(f"P5 {size * scale} {size * scale} 255\n".encode() + bytes(rows))
-
-
-def _read_qr(data_uri: str, folder: Path) -> str:
-    if shutil.which("zbarimg") is None:
-        require_service("zbarimg", "not installed (apt-get install zbar-tools)")
-    image = folder / "qr.pgm"
-    _svg_qr_to_pgm(data_uri, image)
-    out = subprocess.run(
-        ["zbarimg", "--raw", "-q", str(image)], capture_output=True, text=True, timeout=10
-    )
-    assert out.returncode == 0, out.stderr
-    return out.stdout.strip()
-
-
 def _login_through_the_demo(base: str, folder: Path) -> httpx.Response:
     """A person at the demo app, logging in with the QR code; their phone is the simulator's
     app API. Returns the demo's result page."""
@@ -317,11 +279,16 @@ def _login_through_the_demo(base: str, folder: Path) -> httpx.Response:
         assert r.status_code == 200 and "/bankid/wait" in str(r.url), (r.status_code, r.url)
         assert "qr" in r.text.lower()
         txn = parse_qs(urlsplit(str(r.url)).query)["txn"][0]
+        # The page draws the QR code from the frame text: in the page at first, then from
+        # each status answer (never the qrStartSecret).
+        frame = r"bankid\.[0-9a-f-]{36}\.\d+\.[0-9a-f]{64}"
+        first = re.search(rf'data-qr="({frame})"', r.text)
         status = browser.get("/bankid/status", params={"txn": txn}).json()
-        assert status["qr"].startswith("data:image/svg+xml"), status
+        assert first and re.fullmatch(frame, status["qr"]), status
+        assert first[1].split(".")[1] == status["qr"].split(".")[1]
         scanned = httpx.post(
             f"{base}/bankid-simulator/app/scan",
-            json={"qr": _read_qr(status["qr"], folder), "personalNumber": ANNA},
+            json={"qr": status["qr"], "personalNumber": ANNA},
             timeout=10,
         )
         assert scanned.status_code == 200, scanned.text

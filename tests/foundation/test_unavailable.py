@@ -36,9 +36,18 @@ class SwitchableStore(MemoryTTLStore):
 
     def __getattribute__(self, name):
         attr = super().__getattribute__(name)
-        if name in ("put", "get", "update", "consume", "delete", "add", "incr", "ping") and (
-            super().__getattribute__("down")
-        ):
+        if name in (
+            "put",
+            "get",
+            "get_many",
+            "get_linked",
+            "update",
+            "consume",
+            "delete",
+            "add",
+            "incr",
+            "ping",
+        ) and (super().__getattribute__("down")):
 
             async def refuse(*args, **kwargs):
                 raise StoreUnavailable(f"Redis {name} failed: ConnectionError")

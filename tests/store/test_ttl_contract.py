@@ -102,6 +102,94 @@ async def test_invalid_kinds_are_rejected(store: TTLStore, kind: str) -> None:
         await store.get(kind, "k")
 
 
+async def test_get_many_reads_several_entries_in_order(store: TTLStore) -> None:
+    await store.put("code", "a", {"v": 1}, 60)
+    await store.put("txn", "a", {"v": "txn"}, 60)
+    await store.add("lease", "b", {}, 60)
+    got = await store.get_many([("txn", "a"), ("code", "missing"), ("code", "a"), ("lease", "b")])
+    assert got == [{"v": "txn"}, None, {"v": 1}, {}]
+    assert await store.get_many([]) == []
+    assert await store.get_many([("code", "a"), ("code", "a")]) == [{"v": 1}, {"v": 1}]
+
+
+async def test_get_many_values_are_copies(store: TTLStore) -> None:
+    await store.put("code", "k", {"list": [1]}, 60)
+    (first,) = await store.get_many([("code", "k")])
+    assert first is not None
+    first["list"].append(2)
+    assert await store.get_many([("code", "k")]) == [{"list": [1]}]
+
+
+async def test_get_many_skips_expired_entries(backend: Backend) -> None:
+    store = backend.store
+    await store.put("code", "short", {"v": 1}, 0.2)
+    await store.put("code", "long", {"v": 2}, 60)
+    await backend.elapse(0.25)
+
+    async def short() -> Any:
+        return (await store.get_many([("code", "short"), ("code", "long")]))[0]
+
+    assert await _gone(backend, short)
+    assert await store.get_many([("code", "short"), ("code", "long")]) == [None, {"v": 2}]
+
+
+@pytest.mark.parametrize("kind", ["", "a:b", "grant"])
+async def test_get_many_rejects_invalid_kinds(store: TTLStore, kind: str) -> None:
+    with pytest.raises(ValueError):
+        await store.get_many([("code", "k"), (kind, "k")])
+
+
+async def test_get_linked_reads_an_entry_and_the_entries_it_names(store: TTLStore) -> None:
+    await store.put("login", "t1", {"oid": "o1", "lang": "sv"}, 60)
+    await store.put("order", "o1", {"ref": "r"}, 60)
+    await store.add("final", "o1", {"status": "complete"}, 60)
+    assert await store.get_linked("login", "t1", "oid", ["order", "final"]) == (
+        {"oid": "o1", "lang": "sv"},
+        [{"ref": "r"}, {"status": "complete"}],
+    )
+    await store.delete("final", "o1")
+    assert await store.get_linked("login", "t1", "oid", ["order", "final"]) == (
+        {"oid": "o1", "lang": "sv"},
+        [{"ref": "r"}, None],
+    )
+    assert await store.get_linked("login", "t1", "oid", []) == ({"oid": "o1", "lang": "sv"}, [])
+
+
+async def test_get_linked_without_the_entry_or_its_link(store: TTLStore) -> None:
+    assert await store.get_linked("login", "absent", "oid", ["order", "final"]) == (
+        None,
+        [None, None],
+    )
+    await store.put("order", "o1", {"ref": "r"}, 60)
+    for value in ({}, {"oid": None}, {"oid": 7}, {"oid": ["o1"]}, {"other": "o1"}):
+        await store.put("login", "t", value, 60)
+        assert await store.get_linked("login", "t", "oid", ["order"]) == (value, [None])
+    await store.put("login", "t", {"oid": "elsewhere"}, 60)
+    assert await store.get_linked("login", "t", "oid", ["order"]) == ({"oid": "elsewhere"}, [None])
+    await store.incr("rate", "n", 60)  # a counter is not an object: nothing linked
+    assert await store.get_linked("rate", "n", "oid", ["order"]) == (1, [None])
+
+
+async def test_get_linked_skips_expired_entries(backend: Backend) -> None:
+    store = backend.store
+    await store.put("login", "t", {"oid": "o"}, 60)
+    await store.put("order", "o", {"ref": "r"}, 0.2)
+    await backend.elapse(0.25)
+
+    async def order() -> Any:
+        return (await store.get_linked("login", "t", "oid", ["order"]))[1][0]
+
+    assert await _gone(backend, order)
+
+
+@pytest.mark.parametrize("kind", ["", "a:b", "grant"])
+async def test_get_linked_rejects_invalid_kinds(store: TTLStore, kind: str) -> None:
+    with pytest.raises(ValueError):
+        await store.get_linked(kind, "k", "oid", ["order"])
+    with pytest.raises(ValueError):
+        await store.get_linked("login", "k", "oid", ["order", kind])
+
+
 # -- expiry ------------------------------------------------------------------------------------
 
 
@@ -403,6 +491,8 @@ async def test_unreachable_redis_raises_store_unavailable() -> None:
         ("ping", lambda: store.ping()),
         ("put", lambda: store.put("code", "k", {"secret": secret}, 60, grant_id="g")),
         ("get", lambda: store.get("code", "k")),
+        ("get_many", lambda: store.get_many([("code", "k"), ("txn", "k")])),
+        ("get_linked", lambda: store.get_linked("txn", "k", "oid", ["code"])),
         ("update", lambda: store.update("code", "k", {"secret": secret})),
         ("consume", lambda: store.consume("code", "k")),
         ("delete", lambda: store.delete("code", "k")),

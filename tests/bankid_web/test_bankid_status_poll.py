@@ -1,0 +1,167 @@
+"""The status poll of a waiting page: the QR frame as text (the page draws it; never the
+qrStartSecret), when to poll next (just past the next frame or a collect falling due), and the
+collect lease tried only when a collect is due, so most polls write nothing. A fixed clock
+makes every number exact; nothing here measures wall-clock time."""
+
+from __future__ import annotations
+
+import collections
+import re
+
+import pytest
+
+from idp.bankid.orders import LEASE
+from idp.bankid.qr import parse_qr_payload, qr_payload
+from idp.store.memory import MemoryTTLStore
+from tests.bankid_web.conftest import build_app
+from tests.bankid_web.support import Browser, order_record, poll_until, scan
+
+pytestmark = pytest.mark.anyio
+
+ACR_QR = "urn:grn:authn:se:bankid:qr"
+ACR_SAME = "urn:grn:authn:se:bankid:same-device"
+WRITES = ("put", "update", "add", "incr", "consume", "delete")
+
+
+class CountingStore(MemoryTTLStore):
+    """The in-process store, counting its operations (and `add` by kind)."""
+
+    def __init__(self, clock):
+        super().__init__(clock)
+        self.ops: collections.Counter[str] = collections.Counter()
+        self.adds: collections.Counter[str] = collections.Counter()
+
+    async def get(self, kind, key):
+        self.ops["get"] += 1
+        return await super().get(kind, key)
+
+    async def get_many(self, items):
+        self.ops["get_many"] += 1
+        return await super().get_many(items)
+
+    async def get_linked(self, kind, key, field, kinds):
+        self.ops["get_linked"] += 1
+        return await super().get_linked(kind, key, field, kinds)
+
+    async def put(self, kind, key, value, ttl, *, grant_id=None):
+        self.ops["put"] += 1
+        return await super().put(kind, key, value, ttl, grant_id=grant_id)
+
+    async def update(self, kind, key, value):
+        self.ops["update"] += 1
+        return await super().update(kind, key, value)
+
+    async def add(self, kind, key, value, ttl):
+        self.ops["add"] += 1
+        self.adds[kind] += 1
+        return await super().add(kind, key, value, ttl)
+
+    def writes(self) -> int:
+        return sum(self.ops[w] for w in WRITES)
+
+
+@pytest.fixture
+async def counted(settings, clock):
+    store = CountingStore(clock)
+    application = build_app(settings, clock, store)
+    async with application.router.lifespan_context(application):
+        yield application, store
+
+
+async def test_the_status_carries_the_frame_text_of_the_clock_never_the_secret(app, clock):
+    b = Browser(app)
+    page = await b.open_login(acr_values=ACR_QR)
+    rec = await order_record(app, b)
+    start = rec["received_at"]
+    first = re.search(r'data-qr="([^"]+)"', page.text)[1]
+    assert first == qr_payload(rec["qr_start_token"], rec["qr_start_secret"], 0)
+    for elapsed, t in ((0.0, 0), (0.5, 0), (0.999, 0), (1.0, 1), (2.5, 2), (7.25, 7)):
+        clock.set(start + elapsed)
+        r = await b.status()
+        s = r.json()
+        assert s["state"] == "pending" and s["rfa"] == "RFA1"
+        assert s["qr"] == qr_payload(rec["qr_start_token"], rec["qr_start_secret"], t)
+        assert parse_qr_payload(s["qr"]).t == t
+        assert rec["qr_start_secret"] not in r.text and rec["order_ref"] not in r.text
+        assert r.headers["cache-control"] == "no-store"
+
+
+async def test_next_poll_ms_is_just_past_the_next_frame(app, clock):
+    b = Browser(app)
+    page = await b.open_login(acr_values=ACR_QR)  # the page view collects at the order's t=0
+    start = (await order_record(app, b))["received_at"]
+    assert 'data-next-poll-ms="1000"' in page.text  # next frame in 1 s (+30 ms, at most 1 s)
+
+    async def next_poll_at(elapsed: float) -> int:
+        clock.set(start + elapsed)
+        return (await b.status()).json()["next_poll_ms"]
+
+    assert await next_poll_at(0.25) == 780  # the frame changes at 1.0 s; 30 ms margin
+    assert await next_poll_at(0.9) == 200  # never sooner than 200 ms
+    assert await next_poll_at(1.5) == 530
+    # At 2.05 s this poll collects; the next collect is due at 4.05 s.
+    assert await next_poll_at(2.05) == 980
+    # The frame at 4.0 s waits for the collect due 50 ms later, so one poll serves both.
+    assert await next_poll_at(3.5) == 580
+    assert await next_poll_at(4.2) == 830  # collects; the next is due at 6.2 s
+    # A collect due more than 150 ms after the frame does not hold the frame back.
+    assert await next_poll_at(5.5) == 530
+
+
+async def test_next_poll_ms_without_a_qr_code_follows_the_collect(app, clock):
+    b = Browser(app)
+    await b.open_login(acr_values=ACR_SAME)  # collected at t=0
+    start = (await order_record(app, b))["received_at"]
+    clock.set(start + 0.5)
+    s = (await b.status()).json()
+    assert s["qr"] is None and s["next_poll_ms"] == 1000  # due at 2 s: more than a second away
+    clock.set(start + 1.2)
+    assert (await b.status()).json()["next_poll_ms"] == 830  # just past the collect at 2 s
+
+
+async def test_a_final_order_polls_at_a_second(app, clock):
+    b = Browser(app)
+    await b.open_login(acr_values=ACR_QR)
+    await scan(app, b, action="cancel")
+    s = await poll_until(b, clock, "failed")
+    assert s["qr"] is None and s["next_poll_ms"] == 1000
+
+
+async def test_the_lease_is_tried_only_when_a_collect_is_due(counted, clock):
+    app, store = counted
+    b = Browser(app)
+    await b.open_login(acr_values=ACR_QR)
+    start = (await order_record(app, b))["received_at"]
+    assert store.adds[LEASE] == 1 and app.state.link.calls["collect"] == 1  # the page view
+    for tenth in range(5, 101, 5):  # every half second for ten seconds
+        clock.set(start + tenth / 10)
+        before = store.writes()
+        assert (await b.status()).status_code == 200
+        due = tenth % 20 == 0  # at 2, 4, 6, 8, 10 s
+        assert store.writes() - before == (2 if due else 0)  # lease + record, or nothing
+    assert store.adds[LEASE] == 6 and app.state.link.calls["collect"] == 6
+
+
+async def test_a_poll_between_collects_is_two_reads_and_no_write(counted, clock):
+    app, store = counted
+    b = Browser(app)
+    await b.open_login(acr_values=ACR_QR)
+    clock.advance(0.5)
+    store.ops.clear()
+    assert (await b.status()).status_code == 200
+    # The core's login transaction, then ours with its order and final result.
+    assert store.ops == {"get": 1, "get_linked": 1}
+
+
+async def test_a_due_poll_that_loses_the_lease_does_not_collect(counted, clock):
+    """Another instance holds the lease (it is collecting right now, its record not yet
+    written): the record says due, the lease says no, and the lease wins."""
+    app, store = counted
+    b = Browser(app)
+    await b.open_login(acr_values=ACR_QR)
+    login = await store.get("bankid_login", b.txn)
+    clock.advance(2)
+    assert await store.add(LEASE, login["oid"], {}, 2.0)  # the other instance's lease
+    calls = app.state.link.calls["collect"]
+    assert (await b.status()).json()["state"] == "pending"
+    assert app.state.link.calls["collect"] == calls
