@@ -4,8 +4,9 @@ production client (create_app calls it once).
 * ``simulator`` without ``base_url``: the simulator instance mounted at /bankid-simulator,
   reached over HTTP semantics through ``httpx.ASGITransport``, so the pages, the simulator's
   user app and the provider share one set of orders.
-* ``simulator`` with ``base_url``: a standalone simulator (``idp simulator``), optionally
-  over mutual TLS with ``ca_certificate`` and a client certificate.
+* ``simulator`` with ``base_url``: a standalone simulator (``idp simulator``) over the network
+  (the client's aiohttp link), optionally over mutual TLS with ``ca_certificate`` and a client
+  certificate.
 * ``test`` / ``production``: BankID's URL (or ``base_url``) over mutual TLS with BankID's own
   root CA (reference 8). The test environment falls back to BankID's public test certificate.
 """

@@ -91,7 +91,7 @@ def create_ssl_context(
     pkcs12_file: str | Path | None = None,
     password: str | bytes | None = None,
 ) -> ssl.SSLContext:
-    """An ``ssl.SSLContext`` for ``httpx.AsyncClient(verify=...)``.
+    """An ``ssl.SSLContext`` for `BankIDClient` (``ssl_context=``; aiohttp's connector uses it).
 
     Trust: only ``ca_file`` when given, else BankID's root CA for ``environment``.
     Client certificate: ``pkcs12_file`` (with ``password``), or ``cert_file`` in PEM with

@@ -5,6 +5,7 @@ import ssl
 
 import pytest
 
+from idp.bankid.client import AiohttpLink, HttpxLink
 from idp.bankid.environment import IN_PROCESS_SIMULATOR, make_client
 from idp.bankid.simulator import create_simulator_app
 from idp.bankid.tls import PRODUCTION_BASE_URL, TEST_BASE_URL, TEST_RP_PEM
@@ -15,16 +16,16 @@ pytestmark = pytest.mark.anyio
 
 
 def base_and_verify(client):
-    http = client._http
-    pool = http._transport._pool
-    return str(http.base_url), pool._ssl_context
+    link = client.link
+    assert isinstance(link, AiohttpLink)  # the network, not an injected httpx transport
+    return link.base_url, link.ssl_context
 
 
 async def test_the_simulator_environment_uses_the_mounted_simulator_over_asgi():
     clock = FixedClock()
     sim = create_simulator_app(clock=clock)
     client = make_client(BankIDSettings(), clock, simulator=sim)
-    assert str(client._http.base_url) == IN_PROCESS_SIMULATOR
+    assert isinstance(client.link, HttpxLink) and client.link.base_url == IN_PROCESS_SIMULATOR
     order = await client.auth(end_user_ip="192.0.2.1")
     assert sim.state.simulator.find(order.order_ref) is not None  # the same simulator instance
     await client.aclose()
@@ -54,5 +55,6 @@ async def test_production_needs_its_own_certificate_and_uses_the_production_root
 
 async def test_a_standalone_simulator_over_plain_http():
     client = make_client(BankIDSettings(base_url="http://127.0.0.1:8444/rp/v6.0"), FixedClock())
-    assert str(client._http.base_url) == "http://127.0.0.1:8444/rp/v6.0/"
+    assert isinstance(client.link, AiohttpLink) and client.link.ssl_context is None
+    assert client.link.base_url == "http://127.0.0.1:8444/rp/v6.0/"
     await client.aclose()
