@@ -87,6 +87,15 @@ def flows_for(acr_values: tuple[str, ...]) -> tuple[Flow, ...]:
     return named
 
 
+def _bound(snap: Snapshot | None, txn: str, binding: str) -> Snapshot | None:
+    """The order, if it is login `txn`'s and was started by the browser with `binding`."""
+    if snap is None or snap.txn != txn:
+        return None
+    if not hmac.compare_digest(snap.binding, binding):
+        return None
+    return snap
+
+
 @dataclass
 class _Login:
     """A login transaction as these pages see it, checked to belong to this browser."""
@@ -96,8 +105,6 @@ class _Login:
     state: dict[str, Any]
     binding: str
     browser: str
-    #: The login's order as read with it (`_context(..., with_order=True)`), not yet checked.
-    order: Snapshot | None = None
 
     @property
     def flows(self) -> tuple[Flow, ...]:
@@ -255,17 +262,34 @@ class BankIDAuthenticator:
         """What the page's script polls about once a second. Answers only the browser that
         started the order; anyone else gets the same 404 as for a login that does not exist.
 
-        Kept cheap, as a thousand waiting pages poll it: two store round trips (the core's
-        login, then ours with its order and final result); the collect lease only when a
-        collect is due; no template, no QR drawing (the page draws the frame text)."""
+        Kept cheap, as a thousand waiting pages poll it: one store round trip (our login
+        record with its order and final result; the record exists only for a login the core
+        handed over to this browser, and is bound to it); the collect lease only when a
+        collect is due; no template, no QR drawing (the page draws the frame text). Every page
+        that acts on the result (done, cancel, return) checks the core's login again."""
         txn = request.query_params.get("txn", "")
-        ctx = await self._context(request, txn, create=False, with_order=True)
-        snap = None if ctx is None else self._owned(ctx, ctx.order)
-        if ctx is not None and snap is not None:
-            snap = self._owned(ctx, await self.orders.collect_if_due(snap))
-        if ctx is None or snap is None:
+        browser = self.cookies.browser_id(request)
+        snap = None
+        state: dict[str, Any] | None = None
+        if browser and txn and len(txn) <= 200:
+            binding = Cookies.binding(browser)
+            state, (record, final) = await self.store.get_linked(LOGIN, txn, "oid", (ORDER, FINAL))
+            if (
+                state is not None
+                and record is not None
+                and hmac.compare_digest(str(state.get("binding")), binding)
+            ):
+                snap = _bound(Snapshot(str(state["oid"]), record, final), txn, binding)
+                if snap is not None:
+                    snap = _bound(await self.orders.collect_if_due(snap), txn, binding)
+        if state is None or snap is None:
             return JSONResponse({"error": "not_found"}, status_code=404)
-        locale = await self._locale(request, ctx)
+        locale = (
+            state.get("lang")
+            or state.get("ui")
+            or i18n.from_accept_language(request.headers.get("accept-language"))
+            or self.templates.default_locale
+        )
         return JSONResponse(self._view(snap, locale), headers={"Cache-Control": "no-store"})
 
     async def returned(self, request: Request) -> Response:
@@ -367,12 +391,8 @@ class BankIDAuthenticator:
             return value, False
         return secrets.token_urlsafe(32), True
 
-    async def _context(
-        self, request: Request, txn: str, *, create: bool = True, with_order: bool = False
-    ) -> _Login | None:
-        """The login, if it belongs to this browser (the core's check, then our record's).
-        `with_order` reads the login's order and final result along with our record, in the
-        same store round trip (`_Login.order`, for the caller to check with `_owned`)."""
+    async def _context(self, request: Request, txn: str, *, create: bool = True) -> _Login | None:
+        """The login, if it belongs to this browser (the core's check, then our record's)."""
         browser = self.cookies.browser_id(request)
         if not browser or not txn or len(txn) > 200:
             return None
@@ -380,23 +400,22 @@ class BankIDAuthenticator:
         if login is None:
             return None
         binding = Cookies.binding(browser)
-        order = None
-        if with_order:
-            state, (record, final) = await self.store.get_linked(LOGIN, txn, "oid", (ORDER, FINAL))
-            if state is not None and record is not None:
-                order = Snapshot(str(state["oid"]), record, final)
-        else:
-            state = await self.store.get(LOGIN, txn)
+        state = await self.store.get(LOGIN, txn)
         if state is None:
             if not create:
                 return None
-            state = {"binding": binding, "oid": None, "lang": None}
+            # `ui`: the client's ui_locales pick, for the status answers (which do not read
+            # the core's login).
+            state = {
+                "binding": binding,
+                "oid": None,
+                "lang": None,
+                "ui": i18n.pick(login.ui_locales),
+            }
             await self.store.put(LOGIN, txn, state, self.ttl)
         elif not hmac.compare_digest(str(state.get("binding")), binding):
             return None
-        return _Login(
-            txn=txn, request=login, state=state, binding=binding, browser=browser, order=order
-        )
+        return _Login(txn=txn, request=login, state=state, binding=binding, browser=browser)
 
     async def _save(self, ctx: _Login) -> None:
         if not await self.store.update(LOGIN, ctx.txn, ctx.state):
@@ -412,11 +431,7 @@ class BankIDAuthenticator:
     @staticmethod
     def _owned(ctx: _Login, snap: Snapshot | None) -> Snapshot | None:
         """The order, if it is this login's and was started by this browser."""
-        if snap is None or snap.txn != ctx.txn:
-            return None
-        if not hmac.compare_digest(snap.binding, ctx.binding):
-            return None
-        return snap
+        return _bound(snap, ctx.txn, ctx.binding)
 
     async def _locale(self, request: Request, ctx: _Login) -> str:
         """The language switch (kept for this login), then ui_locales, then Accept-Language."""

@@ -73,10 +73,18 @@ redis.call('HSET', KEYS[1], 'v', ARGV[1])
 return 1
 """
 
+# ARGV[1] == '1': the first consume keeps only the fields ARGV[2..] of the value.
 _CONSUME = """
 local v = redis.call('HGET', KEYS[1], 'v')
 if not v then return false end
-return {v, redis.call('HSETNX', KEYS[1], 'c', '1')}
+local first = redis.call('HSETNX', KEYS[1], 'c', '1')
+if first == 1 and ARGV[1] == '1' then
+  local d = cjson.decode(v)
+  local kept = {}
+  for i = 2, #ARGV do kept[ARGV[i]] = d[ARGV[i]] end
+  redis.call('HSET', KEYS[1], 'v', next(kept) and cjson.encode(kept) or '{}')
+end
+return {v, first}
 """
 
 _DELETE = """
@@ -132,6 +140,11 @@ return n
 """
 
 
+#: Connections one process keeps to Redis at most: above the admission limit's default
+#: (`limits.max_in_flight`, 200) with room for background work (CIBA followers).
+MAX_CONNECTIONS = 256
+
+
 def _check_kind(kind: str) -> None:
     if not kind or ":" in kind or kind in _RESERVED_KINDS:
         raise ValueError(f"invalid kind {kind!r}: must be non-empty, without ':', not 'grant'")
@@ -173,18 +186,24 @@ class RedisTTLStore:
         prefix: str = "idp:",
         timeout: float = 2.0,
         health_check_interval: int = 30,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> RedisTTLStore:
-        """A store on its own client. `timeout` bounds both connecting and each command."""
+        """A store on its own client. `timeout` bounds connecting, each command, and the wait
+        for a free connection when `max_connections` are all in use (a burst waits its turn
+        instead of failing as "Redis unavailable"; the admission limit keeps requests in
+        progress below it: idp.web.overload)."""
         # No automatic retries: a retried consume or incr whose first reply was lost would
         # turn the real first consumer into an apparent replay, or count twice.
-        client = aioredis.Redis.from_url(
+        pool = aioredis.BlockingConnectionPool.from_url(
             url,
+            max_connections=max_connections,
+            timeout=timeout,
             socket_connect_timeout=timeout,
             socket_timeout=timeout,
             health_check_interval=health_check_interval,
             retry=Retry(NoBackoff(), 0),
         )
-        return cls(client, prefix=prefix)
+        return cls(aioredis.Redis.from_pool(pool), prefix=prefix)
 
     @property
     def prefix(self) -> str:
@@ -258,9 +277,12 @@ class RedisTTLStore:
         done = await self._call("update", lambda: self._update(keys=[k], args=[_dumps(value)]))
         return bool(done)
 
-    async def consume(self, kind: str, key: str) -> ConsumeResult | None:
+    async def consume(
+        self, kind: str, key: str, *, keep: Sequence[str] | None = None
+    ) -> ConsumeResult | None:
         k = self._key(kind, key)
-        res = await self._call("consume", lambda: self._consume(keys=[k]))
+        args = ["0"] if keep is None else ["1", *keep]
+        res = await self._call("consume", lambda: self._consume(keys=[k], args=args))
         if res is None:
             return None
         data, first = res

@@ -98,7 +98,10 @@ def install(
 
     async def service_unavailable(request: Request, exc: Exception) -> Response:
         what = next((n for cls, n in services.items() if isinstance(exc, cls)), "a service")
-        bursts.failed(what, f"{type(exc).__name__} on {request.url.path}")
+        # The classes only (what failed and why: a timeout, a refused connection), never a
+        # message that could hold a key or a value.
+        cause = "" if exc.__cause__ is None else f" ({type(exc.__cause__).__name__})"
+        bursts.failed(what, f"{type(exc).__name__}{cause} on {request.url.path}")
         headers = {"Retry-After": RETRY_AFTER, "Cache-Control": "no-store"}
         if request.url.path in backchannel or wants_json(request):
             return JSONResponse(UNAVAILABLE_JSON, status_code=503, headers=headers)
