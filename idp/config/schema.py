@@ -530,10 +530,10 @@ class LimitsSettings(_Strict):
 
     # Requests in progress at once in one process; more are refused at once as overload, not
     # queued until Redis or the database time out. Health checks and /metrics are not counted.
-    # At a few ms of CPU per request, 200 keep one event loop's backlog far below the 2 s
-    # Redis timeout; a status poll costs well under 1 ms. Requests are refused as well while
-    # the event loop runs more than 0.5 s late.
-    max_in_flight: int = Field(default=200, ge=1, le=100_000)
+    # Most requests in progress wait (a status poll for BankID's collect answer), so the limit
+    # bounds the backlog's memory; a process short of CPU is caught otherwise: requests are
+    # refused while the event loop runs more than 0.5 s late with many in progress.
+    max_in_flight: int = Field(default=1000, ge=1, le=100_000)
 
 
 class Settings(_Strict):

@@ -140,8 +140,9 @@ return n
 """
 
 
-#: Connections one process keeps to Redis at most: above the admission limit's default
-#: (`limits.max_in_flight`, 200) with room for background work (CIBA followers).
+#: Connections one process keeps to Redis at most. A request holds one only while a command
+#: runs, so a few hundred serve the admission limit's thousand requests in progress
+#: (`limits.max_in_flight`); beyond, a command waits its turn (up to the timeout).
 MAX_CONNECTIONS = 256
 
 

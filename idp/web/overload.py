@@ -32,7 +32,10 @@ from idp.web.templating import Templates
 
 log = logging.getLogger("idp.web")
 
-DEFAULT_MAX_IN_FLIGHT = 200
+#: Requests in progress at once. Most of them wait, not compute: a status poll that runs
+#: BankID's collect waits for BankID's answer (100-300 ms from the internet), so a thousand
+#: waiting pages keep about a hundred polls in progress; a busy CPU is caught by the lag check.
+DEFAULT_MAX_IN_FLIGHT = 1000
 #: Seconds the event loop may run late before new requests are refused: far below the 2 s
 #: Redis timeout, far above the lag of a loop that keeps up.
 DEFAULT_MAX_LAG = 0.5

@@ -176,7 +176,7 @@ async def test_the_provider_refuses_beyond_limits_max_in_flight_and_counts_it(sq
             {"issuer": "https://id.example.com"}, source="test", environ={}
         ).limits.max_in_flight
         == DEFAULT_MAX_IN_FLIGHT
-        == 200  # the schema and the middleware agree
+        == 1000  # the schema and the middleware agree
     )
     held = Held()
     app = create_app(settings, clock=FixedClock())
