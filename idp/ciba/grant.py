@@ -1,10 +1,11 @@
 """The CIBA grant at the token endpoint: grant_type=urn:openid:params:grant-type:ciba (§10.1).
 
-Authlib runs this in a worker thread (idp.oidc.bridge); the request state lives in the async
-TTL store, reached through `CibaService.redeem` with `call_async`. Tokens are made by the
-bridge's generator, as for the code flow: an ID token with the claims the granted scopes
-release, a JWT access token, and a refresh token only when the client's entry has the
-refresh_token grant.
+It runs on the event loop (a `LoopGrant`, idp.oidc.grants.loop): once the client is
+authenticated, `load` redeems the request from the async TTL store (`CibaService.redeem`);
+after Authlib's checks, `prepare` stores the grant (and its refresh token) and the audit
+record in one worker-thread call. Tokens are made by the bridge's generator, as for the code
+flow: an ID token with the claims the granted scopes release, a JWT access token, and a
+refresh token only when the client's entry has the refresh_token grant.
 
 `CIBA` is its entry for the grant registry: the app adds it to the OAuth grants, and
 `install_ciba` binds the service to the registered class.
@@ -15,29 +16,47 @@ from __future__ import annotations
 import logging
 from typing import Any, ClassVar
 
+import anyio.lowlevel
+import anyio.to_thread
 from authlib.oauth2.rfc6749 import InvalidRequestError, UnauthorizedClientError
 from authlib.oauth2.rfc6749.grants import BaseGrant, TokenEndpointMixin
 from sqlalchemy.exc import SQLAlchemyError
 
-from idp.ciba.service import CibaService
+from idp.ciba.service import CibaRequest, CibaService
 from idp.config import CIBA_GRANT
 from idp.oidc.bridge import OAuthBridge
 from idp.oidc.client_auth import CONFIDENTIAL_METHODS
-from idp.oidc.grants import GrantDescriptor
+from idp.oidc.grants import GrantDescriptor, LoopGrant
 from idp.oidc.issuance import TokenUser
-from idp.oidc.threads import call_async
 from idp.oidc.tokens import AuthContext, new_id
 
 log = logging.getLogger("idp.ciba")
 
 
-class CibaGrant(BaseGrant, TokenEndpointMixin):
+class CibaGrant(LoopGrant, BaseGrant, TokenEndpointMixin):
     GRANT_TYPE = CIBA_GRANT
     # §10.1: "the Client MUST authenticate to the token endpoint using the authentication
     # method registered for its client_id"; public clients cannot use CIBA.
     TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_METHODS
     bridge: OAuthBridge
     service: ClassVar[CibaService]
+    _redeemed: CibaRequest | None = None
+    _user: TokenUser | None = None
+
+    async def load(self) -> None:
+        """Redeem the request, once the client is authenticated and may use CIBA (the checks
+        of `validate_token_request`, which reports what fails). Raises the token errors of
+        CIBA Core §11 (authorization_pending, slow_down, ...)."""
+        client = self.authenticated_client
+        auth_req_id = self.request.form.get("auth_req_id")
+        if client is None or not client.check_grant_type(CIBA_GRANT) or not auth_req_id:
+            return
+        try:
+            self._redeemed = await self.service.redeem(auth_req_id, client.client_id)
+        finally:
+            # A poll that took the request over spawned a follower: let it start before the
+            # answer goes out (so the instance that answered is the one following it).
+            await anyio.lowlevel.checkpoint()
 
     def validate_token_request(self) -> None:
         client = self.authenticate_token_endpoint_client()
@@ -47,11 +66,13 @@ class CibaGrant(BaseGrant, TokenEndpointMixin):
         if not auth_req_id:
             raise InvalidRequestError("auth_req_id is required")
         self.request.client = client
-        self.request.credential = call_async(self.service.redeem, auth_req_id, client.client_id)
+        self.request.credential = self._redeemed
 
-    def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+    async def prepare(self) -> None:
+        """The grant, its refresh token (when the client may refresh) and the audit record:
+        one worker-thread call."""
         client = self.request.client
-        req = self.request.credential
+        req: CibaRequest = self.request.credential
         result = req.result or {}
         auth = AuthContext(
             acr=result["acr"],
@@ -61,24 +82,37 @@ class CibaGrant(BaseGrant, TokenEndpointMixin):
             claims_request={},
         )
         grant_id = new_id(24)
-        tokens = self.bridge.tokens
-        tokens.create_grant(
-            grant_id=grant_id,
-            client=client.settings,
-            sub=req.sub,
-            sid=None,
-            scope=req.scope,
-            auth=auth,
+        refresh_scope = req.scope if client.check_grant_type("refresh_token") else None
+
+        def store() -> str | None:
+            refresh_token = self.bridge.tokens.create_grant(
+                grant_id=grant_id,
+                client=client.settings,
+                sub=req.sub,
+                sid=None,
+                scope=req.scope,
+                auth=auth,
+                refresh_scope=refresh_scope,
+            )
+            try:
+                self.service.audit.tokens_issued(req.audit_id)
+            except SQLAlchemyError:
+                log.error("ciba audit of issued tokens failed")
+            return refresh_token
+
+        refresh_token = await anyio.to_thread.run_sync(store)
+        self._user = TokenUser(
+            sub=req.sub, grant_id=grant_id, auth=auth, refresh_token=refresh_token
         )
+
+    def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+        client = self.request.client
+        req = self.request.credential
         token = self.generate_token(
-            user=TokenUser(sub=req.sub, grant_id=grant_id, auth=auth),
+            user=self._user,
             scope=req.scope,
             include_refresh_token=True,  # the generator adds one only if the client may refresh
         )
-        try:
-            self.service.audit.tokens_issued(req.audit_id)
-        except SQLAlchemyError:
-            log.error("ciba audit of issued tokens failed")
         log.info("ciba tokens issued to client %s", client.client_id)
         return 200, token, self.TOKEN_RESPONSE_HEADER
 

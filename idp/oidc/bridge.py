@@ -1,21 +1,26 @@
 """Authlib inside Starlette: the one bridge between the async app and Authlib's sync core.
 
 Authlib has no Starlette server integration (authlib/authlib#63, #340). The bridge reads the
-request body with `await` (idp.oidc.http), hands Authlib a pre-read request, and runs Authlib's
-grant code in a worker thread; the few hooks that need the async TTL store call back into the
-event loop with `call_async` (idp.oidc.threads). Protocol logic stays in Authlib's grant
-classes (idp.oidc.grants) and endpoints (introspection, revocation); persistence is in small
-query/authenticate hooks, as Authlib intends.
+request body with `await` (idp.oidc.http) and hands Authlib a pre-read request. At the token
+endpoint Authlib's grant code runs on the event loop, in steps (idp.oidc.grants.loop): client
+authentication, the grant's awaited loads (TTL store; its one database call in a worker
+thread), Authlib's checks, the grant's database writes, the token response. Introspection and
+revocation run on the event loop too (idp.oidc.introspection, idp.oidc.revocation): Authlib's
+client authentication, then one worker-thread call for the database. A grant that is not a
+`LoopGrant` runs in a worker thread, and its hooks that need the async TTL store call back
+into the event loop with `call_async` (idp.oidc.threads). Protocol logic stays in Authlib's
+grant classes (idp.oidc.grants); persistence is in small query/authenticate hooks, as Authlib
+intends.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio.to_thread
 from authlib.oauth2 import AuthorizationServer
-from authlib.oauth2.rfc6749 import OAuth2Error, OAuth2Request
+from authlib.oauth2.rfc6749 import OAuth2Error, OAuth2Request, UnsupportedGrantTypeError
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -31,10 +36,11 @@ from idp.oidc.client_auth import (
 )
 from idp.oidc.clients import Client, find_client
 from idp.oidc.grants import OAUTH_GRANTS, GrantRegistry
+from idp.oidc.grants.loop import LoopGrant
 from idp.oidc.http import BadRequest, PreparedRequest, oauth_json, read_form
-from idp.oidc.introspection import Introspection
+from idp.oidc.introspection import introspect
 from idp.oidc.issuance import TokenGenerator
-from idp.oidc.revocation import Revocation
+from idp.oidc.revocation import revoke
 from idp.oidc.tokens import TokenService
 from idp.store.db import DRIVER_UNAVAILABLE, DatabaseUnavailable
 from idp.store.ttl import StoreUnavailable, TTLStore
@@ -46,7 +52,9 @@ UNAVAILABLE: tuple[type[Exception], ...] = (
     *DRIVER_UNAVAILABLE,
 )
 
-AuthlibCall = Callable[[PreparedRequest], tuple[int, Any, dict[str, str]]]
+AuthlibResult = tuple[int, Any, dict[str, str]]
+AuthlibCall = Callable[[PreparedRequest], AuthlibResult]
+AsyncAuthlibCall = Callable[[PreparedRequest], Awaitable[AuthlibResult]]
 
 
 class OAuthBridge(AuthorizationServer):
@@ -75,19 +83,16 @@ class OAuthBridge(AuthorizationServer):
         self.store = store
         self.clock = clock
         self.grants = grants
-        self.client_auth = ClientAuthenticator(self)
+        assertions = PrivateKeyJWT(settings.issuer, clock, store, client_keys)
+        self.client_auth = ClientAuthenticator(self, assertions)
         self.register_token_generator("default", TokenGenerator(tokens))
         self.register_client_auth_method("client_secret_basic", basic_auth)
-        self.register_client_auth_method(
-            "private_key_jwt", PrivateKeyJWT(settings.issuer, clock, store, client_keys)
-        )
+        self.register_client_auth_method("private_key_jwt", assertions)
         self._grant_classes: dict[str, type] = {}
         for descriptor in grants:
             bound = self._bound(descriptor.grant)
             self.register_grant(bound, descriptor.extensions() or None)
             self._grant_classes[descriptor.grant_type] = bound
-        for endpoint_cls in (Introspection, Revocation):
-            self.register_endpoint(self._bound(endpoint_cls)(self))
 
     def _bound(self, cls: type) -> type:
         return type(cls.__name__, (cls,), {"bridge": self})
@@ -131,7 +136,7 @@ class OAuthBridge(AuthorizationServer):
 
     # -- the async face
 
-    async def respond(self, request: Request, call: AuthlibCall) -> Response:
+    async def respond(self, request: Request, call: AsyncAuthlibCall) -> Response:
         try:
             form = await read_form(request)
         except BadRequest as exc:
@@ -140,7 +145,7 @@ class OAuthBridge(AuthorizationServer):
             )
         prepared = PreparedRequest.of(request, form)
         try:
-            status, body, headers = await anyio.to_thread.run_sync(call, prepared)
+            status, body, headers = await call(prepared)
         except UNAVAILABLE:
             return oauth_json(
                 503,
@@ -153,16 +158,38 @@ class OAuthBridge(AuthorizationServer):
             status, body, headers = self.handle_error_response(prepared, exc)
         return oauth_json(*with_client_challenge(status, body, headers, request.headers))
 
+    async def _in_thread(self, call: AuthlibCall, prepared: PreparedRequest) -> AuthlibResult:
+        return await anyio.to_thread.run_sync(call, prepared)
+
+    async def create_token_response_async(self, prepared: PreparedRequest) -> AuthlibResult:
+        """Authlib's `create_token_response`, in the steps of idp.oidc.grants.loop, on the
+        event loop; a grant that is not a `LoopGrant` runs in a worker thread as a whole."""
+        try:
+            grant = self.get_token_grant(prepared)
+        except UnsupportedGrantTypeError as error:
+            return self.handle_error_response(prepared, error)
+        if not isinstance(grant, LoopGrant):
+            return await self._in_thread(self.create_token_response, prepared)
+        steps: Any = grant  # a LoopGrant and an Authlib token-endpoint grant
+        try:
+            steps.authenticated_client = await self.client_auth.authenticate_client(
+                prepared, steps.TOKEN_ENDPOINT_AUTH_METHODS
+            )
+            await steps.load()
+            steps.validate_token_request()
+            await steps.prepare()
+            return self.handle_response(*steps.create_token_response())
+        except OAuth2Error as error:
+            return self.handle_error_response(prepared, error)
+
     async def token_endpoint(self, request: Request) -> Response:
-        return await self.respond(request, self.create_token_response)
+        return await self.respond(request, self.create_token_response_async)
 
     async def introspection_endpoint(self, request: Request) -> Response:
-        return await self.respond(
-            request, lambda r: self.create_endpoint_response("introspection", r)
-        )
+        return await self.respond(request, lambda prepared: introspect(self, prepared))
 
     async def revocation_endpoint(self, request: Request) -> Response:
-        return await self.respond(request, lambda r: self.create_endpoint_response("revocation", r))
+        return await self.respond(request, lambda prepared: revoke(self, prepared))
 
 
-__all__ = ["UNAVAILABLE", "OAuthBridge"]
+__all__ = ["UNAVAILABLE", "AuthlibResult", "OAuthBridge"]

@@ -3,8 +3,11 @@ client_secret_post, private_key_jwt (RFC 7523) and none (public clients, client_
 
 Authlib runs the methods; this module supplies the two it does not do our way (Basic with
 Appendix B decoding, private_key_jwt against the injected clock with single-use `jti`) and the
-one public entry for endpoints outside Authlib (CIBA, PAR): `ClientAuthenticator.authenticate`,
-which authenticates a client exactly as the token endpoint does.
+entries that authenticate a client on the event loop: `ClientAuthenticator.authenticate_client`
+(the token endpoint) and `ClientAuthenticator.authenticate` (endpoints outside Authlib: CIBA,
+PAR), which authenticates a client exactly as the token endpoint does. Authlib's methods run
+synchronously on the loop; a private_key_jwt `jti` is recorded and checked against the TTL store
+right after, before anything else is done for the request.
 
 A client's public keys come from one hook, `KeySource`: by default the `jwks` of its entry.
 """
@@ -18,7 +21,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote_plus
 
-import anyio.to_thread
 from authlib.oauth2.rfc6749 import InvalidClientError, OAuth2Error, OAuth2Request
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from joserfc import jwt as jose_jwt
@@ -32,7 +34,7 @@ from idp.oidc.client_keys import strong_enough
 from idp.oidc.clients import Client
 from idp.oidc.errors import InvalidClient
 from idp.oidc.http import PreparedRequest
-from idp.oidc.threads import call_async
+from idp.oidc.threads import call_async, sync_step
 from idp.store.ttl import TTLStore
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
@@ -40,17 +42,26 @@ CONFIDENTIAL_METHODS = ["client_secret_basic", "client_secret_post", "private_ke
 #: private_key_jwt assertion algorithms (discovery's token_endpoint_auth_signing_alg_values_
 #: supported): RS256 and ES256 for the Swedish OIDC Profile §5.2, PS256 for FAPI 2.0 §5.4.1.
 ASSERTION_SIGNING_ALGS = ("RS256", "ES256", "PS256")
+#: How long a used assertion `jti` is remembered (seconds).
+JTI_TTL = 3600
 
-#: A client's public keys as a JWK Set ({"keys": [...]}), given the `kid` the assertion names
-#: (a source may refetch a jwks_uri that lacks it). Called in Authlib's worker thread (a source
-#: that needs the event loop reaches it with `call_async`); may raise InvalidClientError when
-#: the keys cannot be had.
 #: The `kid` of the assertion being checked (Authlib resolves the key from the client alone;
-#: extract_assertion, called just before in the same thread, records it).
+#: extract_assertion, called just before in the same context, records it).
 _assertion_kid: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "assertion_kid", default=None
 )
 
+#: Where `PrivateKeyJWT.validate_jti` records the replay keys of an authentication run by
+#: `ClientAuthenticator.authenticate_client`, which checks them against the store afterwards.
+_jti_sink: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+    "jti_sink", default=None
+)
+
+#: A client's public keys as a JWK Set ({"keys": [...]}), given the `kid` the assertion names
+#: (a source may refetch a jwks_uri that lacks it). Called synchronously, on the event loop or
+#: in a worker thread (a source that needs the event loop reaches it with `call_async`, which
+#: moves the authentication to a worker thread: idp.oidc.threads.sync_step); may raise
+#: InvalidClientError when the keys cannot be had.
 KeySource = Callable[[ClientSettings, str | None], Mapping[str, Any]]
 
 
@@ -129,7 +140,18 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
     def validate_jti(self, claims: Any, jti: str) -> bool:
         if not isinstance(jti, str) or len(jti) > 200:
             return False
-        return call_async(self.store.add, "jti", f"{claims['iss']}|{jti}", {}, 3600)
+        key = f"{claims['iss']}|{jti}"
+        sink = _jti_sink.get()
+        if sink is not None:  # ClientAuthenticator.authenticate_client checks it right after
+            sink.append(key)
+            return True
+        return call_async(self.store.add, "jti", key, {}, JTI_TTL)
+
+    async def check_jtis(self, keys: Sequence[str]) -> None:
+        """Each recorded assertion `jti` is used for the first time, or InvalidClientError."""
+        for key in keys:
+            if not await self.store.add("jti", key, {}, JTI_TTL):
+                raise InvalidClientError(description="JWT ID is used before.")
 
     def extract_assertion(self, assertion: str) -> Any:
         headers, claims = super().extract_assertion(assertion)
@@ -198,8 +220,31 @@ class ClientAuthenticationFailed(InvalidClient):
 class ClientAuthenticator:
     """Client authentication as at the token endpoint, for endpoints Authlib does not serve."""
 
-    def __init__(self, server: Any) -> None:
+    def __init__(self, server: Any, assertions: PrivateKeyJWT) -> None:
         self.server = server  # the OAuthBridge: Authlib's authenticate_client and its errors
+        self.assertions = assertions
+
+    async def authenticate_client(
+        self, request: OAuth2Request, methods: Sequence[str], endpoint: str = "token"
+    ) -> Client:
+        """Authlib's client authentication of `request`, on the event loop (in a worker thread
+        only when a key source must reach the loop), then the private_key_jwt `jti` check.
+        Raises OAuth2Error (invalid_client); StoreUnavailable passes through."""
+        sink: list[str] = []
+
+        def run() -> Client:
+            sink.clear()  # a second run (in a worker thread) records afresh
+            client: Client = self.server.authenticate_client(request, list(methods), endpoint)
+            return client
+
+        token = _jti_sink.set(sink)
+        try:
+            client = await sync_step(run)
+        finally:
+            _jti_sink.reset(token)
+        if sink:
+            await self.assertions.check_jtis(sink)
+        return client
 
     async def authenticate(
         self,
@@ -218,9 +263,7 @@ class ClientAuthenticator:
         """
         prepared = PreparedRequest.of(request, dict(form))
         try:
-            client = await anyio.to_thread.run_sync(
-                self.server.authenticate_client, prepared, list(methods), endpoint
-            )
+            client = await self.authenticate_client(prepared, methods, endpoint)
         except OAuth2Error as exc:
             status, body, headers = self.server.handle_error_response(prepared, exc)
             _, body, headers = with_client_challenge(status, body, headers, prepared.headers)
@@ -233,6 +276,7 @@ __all__ = [
     "ASSERTION_SIGNING_ALGS",
     "AUTH_METHODS",
     "CONFIDENTIAL_METHODS",
+    "JTI_TTL",
     "ClientAuthenticationFailed",
     "ClientAuthenticator",
     "KeySource",

@@ -7,11 +7,18 @@ Every back-channel endpoint (token, introspection, revocation, CIBA, PAR) reads 
 
 from __future__ import annotations
 
+import functools
 import json
+import os
+import re
 from typing import Any
+from urllib.parse import unquote_plus
 
+from authlib.common.security import is_secure_transport
 from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6749.errors import InsecureTransportError
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
+from starlette.datastructures import URL
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -29,6 +36,33 @@ class BadRequest(Exception):
         self.description = description
 
 
+#: A body of the plainest form, `name=value` pairs joined by `&`, names non-empty, every byte
+#: unreserved (RFC 3986 §2.3), `%`, `+` or `*`: what every client sends. Anything else (`;`,
+#: a field without `=`, an empty field, raw non-ASCII bytes) goes to Starlette's parser.
+_FIELD = rb"[A-Za-z0-9._~*%+-]+=[A-Za-z0-9._~*%+-]*"
+_SIMPLE_FORM = re.compile(rb"%s(?:&%s)*" % (_FIELD, _FIELD))
+
+
+def _simple_form(body: bytes) -> dict[str, str] | None:
+    """`body` parsed as Starlette's parser would (`unquote_plus`, UTF-8 with replacement), when
+    it is a simple form (`_SIMPLE_FORM`) of at most MAX_FORM_FIELDS fields, none repeated; else
+    None (the body then goes through Starlette's parser and its checks)."""
+    if not _SIMPLE_FORM.fullmatch(body):
+        return None
+    fields = body.decode("ascii").split("&")
+    if len(fields) > MAX_FORM_FIELDS:
+        return None
+    out: dict[str, str] = {}
+    for field in fields:
+        name, _, value = field.partition("=")
+        if "%" in name or "+" in name:
+            name = unquote_plus(name)
+        if name in out:
+            return None  # refused by the general path, with its message
+        out[name] = unquote_plus(value) if "%" in value or "+" in value else value
+    return out
+
+
 async def read_form(request: Request) -> dict[str, str]:
     """The form body of a back-channel request, with the checks RFC 6749 §3.2 and §4.1.3 imply."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -42,6 +76,9 @@ async def read_form(request: Request) -> dict[str, str]:
     body = await request.body()
     if len(body) > MAX_BODY:
         raise BadRequest("the request body is too large")
+    simple = _simple_form(body)
+    if simple is not None:
+        return simple
     try:
         form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
     except Exception:  # malformed multipart/form data of any kind
@@ -60,6 +97,9 @@ async def read_form(request: Request) -> dict[str, str]:
 class PreparedRequest(OAuth2Request):
     """An OAuth2Request built from a body that was already read on the event loop."""
 
+    _request: Request | None = None
+    _uri: str = ""
+
     def __init__(self, method: str, uri: str, headers: dict[str, str], form: dict[str, str]):
         super().__init__(method, uri, headers=headers)
         self._form = form
@@ -67,7 +107,29 @@ class PreparedRequest(OAuth2Request):
 
     @classmethod
     def of(cls, request: Request, form: dict[str, str]) -> PreparedRequest:
-        return cls(request.method, str(request.url), dict(request.headers.items()), form)
+        """As `cls(request.method, str(request.url), ...)`, with Authlib's transport check of
+        that URL made once per origin (`_secure_origin`) and the URL built only if read."""
+        scope = request.scope
+        host = next((v for k, v in scope["headers"] if k == b"host"), None)
+        server = scope.get("server")
+        secure = os.environ.get("AUTHLIB_INSECURE_TRANSPORT") or _secure_origin(
+            scope.get("scheme", "http"), host, None if server is None else tuple(server)
+        )
+        if not secure:
+            raise InsecureTransportError()
+        prepared = cls(request.method, _CHECKED_URI, dict(request.headers.items()), form)
+        prepared._request = request
+        return prepared
+
+    @property
+    def uri(self) -> str:
+        if self._request is not None:
+            self._uri, self._request = str(self._request.url), None
+        return self._uri
+
+    @uri.setter
+    def uri(self, value: str) -> None:
+        self._uri, self._request = value, None
 
     @property
     def form(self) -> dict[str, str]:
@@ -76,6 +138,21 @@ class PreparedRequest(OAuth2Request):
     @property
     def args(self) -> dict[str, str]:
         return {}
+
+
+#: What `PreparedRequest.of` hands Authlib's constructor (its own check then passes at once):
+#: the request's URL replaces it.
+_CHECKED_URI = "https://checked.invalid/"
+
+
+@functools.lru_cache(maxsize=256)
+def _secure_origin(scheme: str, host: bytes | None, server: tuple[str, int] | None) -> bool:
+    """Authlib's transport check (`is_secure_transport`) of the URL Starlette builds for a
+    request with this scheme, Host header and server address: it depends on the scheme and the
+    host only, never on the path or query, so "/" stands for them."""
+    headers = [] if host is None else [(b"host", host)]
+    url = URL(scope={"scheme": scheme, "server": server, "path": "/", "headers": headers})
+    return is_secure_transport(str(url))
 
 
 def oauth_json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:

@@ -3,6 +3,12 @@
 A token is found by what it is, not by `token_type_hint`: a JWT access token (verified, and
 not revoked), or a refresh token (live, of an active grant). Only the client a token was
 issued to learns anything about it.
+
+On the event loop, as the token endpoint's grants (idp.oidc.grants.loop): the client is
+authenticated as there (idp.oidc.client_auth), a JWT is verified here (a signature check) and
+its `jti` looked up in the TTL store; the database is reached in one worker-thread call, one
+prebuilt statement (idp.oidc.tokens): the access token's grant is active, or the refresh
+token is live with its grant's subject.
 """
 
 from __future__ import annotations
@@ -10,15 +16,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from authlib.oauth2.rfc6749 import InvalidRequestError
-from authlib.oauth2.rfc7662 import IntrospectionEndpoint
+import anyio.to_thread
+from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Error
 
 from idp.oidc.client_auth import CONFIDENTIAL_METHODS
 from idp.oidc.clients import Client
-from idp.oidc.threads import call_async
+from idp.oidc.http import PreparedRequest
 
 if TYPE_CHECKING:
-    from idp.oidc.bridge import OAuthBridge
+    from idp.oidc.bridge import AuthlibResult, OAuthBridge
 
 
 @dataclass(frozen=True)
@@ -32,36 +38,28 @@ class IntrospectedToken:
     def check_client(self, client: Client) -> bool:
         return client.client_id == self.client_id
 
-    def is_expired(self) -> bool:
-        return False  # lookup_token returns live tokens only
 
-    def is_revoked(self) -> bool:
-        return False
-
-
-def lookup_token(bridge: OAuthBridge, token: str) -> IntrospectedToken | None:
+async def lookup_token(bridge: OAuthBridge, token: str) -> IntrospectedToken | None:
     """The live token `token` is, or None (unknown, expired, revoked, or of an ended grant)."""
     if not isinstance(token, str) or not token or len(token) > 8192:
         return None
+    tokens = bridge.tokens
     if token.count(".") == 2:
-        claims = bridge.tokens.verify_access_token(token)
-        if (
-            claims is None
-            or call_async(bridge.store.get, "revoked_at", str(claims.get("jti"))) is not None
-        ):
+        claims = tokens.verify_access_token_signature(token)
+        if claims is None:
             return None
-        return IntrospectedToken(
-            "access_token", str(claims.get("client_id")), claims, claims.get("gid"), token
-        )
-    row = bridge.tokens.find_refresh_token(token)
-    if row is None or row.used_at is not None or row.expires_at <= bridge.clock.now():
-        return None
-    grant = bridge.tokens.grant(row.grant_id)
-    if grant is None or not grant.active:
+        if await bridge.store.get("revoked_at", str(claims.get("jti"))) is not None:
+            return None
+        gid = claims.get("gid")
+        if gid is not None and not await anyio.to_thread.run_sync(tokens.grant_active, str(gid)):
+            return None
+        return IntrospectedToken("access_token", str(claims.get("client_id")), claims, gid, token)
+    row = await anyio.to_thread.run_sync(tokens.live_refresh_token, token)
+    if row is None:
         return None
     claims = {
         "iss": bridge.settings.issuer,
-        "sub": grant.sub,
+        "sub": row.sub,
         "scope": row.scope,
         "exp": int(row.expires_at),
         "iat": int(row.created_at),
@@ -77,38 +75,53 @@ def check_token_param(request: Any) -> None:
         raise InvalidRequestError(description="'token' is required")
 
 
-class Introspection(IntrospectionEndpoint):
-    CLIENT_AUTH_METHODS = CONFIDENTIAL_METHODS
-    bridge: OAuthBridge
-
-    def check_params(self, request: Any, client: Client) -> None:
-        check_token_param(request)
-
-    def query_token(
-        self, token_string: str, token_type_hint: str | None
-    ) -> IntrospectedToken | None:
-        return lookup_token(self.bridge, token_string)
-
-    def check_permission(self, token: IntrospectedToken, client: Client, request: Any) -> bool:
-        # Only the client a token was issued to may introspect it (no token scanning).
-        return token.check_client(client)
-
-    def introspect_token(self, token: IntrospectedToken) -> dict[str, Any]:
-        c = token.claims
-        out = {
-            "active": True,
-            "token_type": token.kind,
-            "client_id": token.client_id,
-            "scope": c.get("scope"),
-            "sub": c.get("sub"),
-            "iss": c.get("iss"),
-            "exp": c.get("exp"),
-            "iat": c.get("iat"),
-        }
-        for k in ("aud", "jti", "auth_time", "acr"):
-            if k in c:
-                out[k] = c[k]
-        return out
+async def authenticated_token_request(
+    bridge: OAuthBridge, request: PreparedRequest, endpoint: str
+) -> Client:
+    """Introspection's and revocation's first steps (RFC 7662 §2.1, RFC 7009 §2.1): the client
+    authenticates (a confidential method), then `token` is required. Raises OAuth2Error."""
+    client = await bridge.client_auth.authenticate_client(request, CONFIDENTIAL_METHODS, endpoint)
+    request.client = client
+    check_token_param(request)
+    return client
 
 
-__all__ = ["IntrospectedToken", "Introspection", "check_token_param", "lookup_token"]
+def introspection_payload(token: IntrospectedToken) -> dict[str, Any]:
+    c = token.claims
+    out = {
+        "active": True,
+        "token_type": token.kind,
+        "client_id": token.client_id,
+        "scope": c.get("scope"),
+        "sub": c.get("sub"),
+        "iss": c.get("iss"),
+        "exp": c.get("exp"),
+        "iat": c.get("iat"),
+    }
+    for k in ("aud", "jti", "auth_time", "acr"):
+        if k in c:
+            out[k] = c[k]
+    return out
+
+
+async def introspect(bridge: OAuthBridge, request: PreparedRequest) -> AuthlibResult:
+    """RFC 7662 §2.2: the token's metadata, or {"active": false} when it is not live or not
+    this client's (only the client a token was issued to may introspect it: no scanning)."""
+    try:
+        client = await authenticated_token_request(bridge, request, "introspection")
+        token = await lookup_token(bridge, request.form["token"])
+    except OAuth2Error as error:
+        return bridge.handle_error_response(request, error)
+    if token is None or not token.check_client(client):
+        return 200, {"active": False}, {}
+    return 200, introspection_payload(token), {}
+
+
+__all__ = [
+    "IntrospectedToken",
+    "authenticated_token_request",
+    "check_token_param",
+    "introspect",
+    "introspection_payload",
+    "lookup_token",
+]

@@ -3,7 +3,9 @@
 Every grant ends here, through Authlib's `generate_token`: a JWT access token, an ID token when
 `openid` was granted (with the claims the granted scopes release to this client), and a
 refresh token when the grant asks for one and the client may refresh. Tokens are signed by
-`TokenService` (idp.keys), never here.
+`TokenService` (idp.keys), never here. The refresh token was stored by the grant before (in its
+one database transaction, off the event loop) and comes in with the `TokenUser`; the generator
+itself does no database work.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ class TokenUser:
     auth: AuthContext
     nonce: str | None = None
     sid: str | None = None
+    #: The refresh token the grant stored for this response, if the client may refresh.
+    refresh_token: str | None = None
 
 
 class TokenGenerator:
@@ -54,8 +58,14 @@ class TokenGenerator:
                 "expires_in": ttl,
                 "scope": scope,
             }
+        acr = self.tokens.token_acr(settings, user.auth)  # once, for both tokens
         token, ttl = self.tokens.access_token(
-            client=settings, sub=user.sub, scope=scope, grant_id=user.grant_id, auth=user.auth
+            client=settings,
+            sub=user.sub,
+            scope=scope,
+            grant_id=user.grant_id,
+            auth=user.auth,
+            acr=acr,
         )
         out: dict[str, Any] = {
             "token_type": "Bearer",
@@ -63,10 +73,11 @@ class TokenGenerator:
             "expires_in": ttl,
             "scope": scope,
         }
-        if "openid" in scope.split():
+        scopes = scope.split()
+        if "openid" in scopes:
             extra = claims_mod.requested_names(user.auth.claims_request, "id_token")
             released = claims_mod.release(
-                user.auth.claims, scope.split(), client.registered, settings, extra
+                user.auth.claims, scopes, client.registered, settings, extra
             )
             out["id_token"] = self.tokens.id_token(
                 client=settings,
@@ -76,11 +87,16 @@ class TokenGenerator:
                 nonce=user.nonce,
                 sid=user.sid,
                 access_token=token,
+                acr=acr,
             )
         if include_refresh_token and client.check_grant_type("refresh_token"):
-            out["refresh_token"] = self.tokens.issue_refresh_token(
-                user.grant_id, settings.client_id, scope
-            )
+            if user.refresh_token is None:
+                # A grant that stores none beforehand (one that runs in a worker thread).
+                out["refresh_token"] = self.tokens.issue_refresh_token(
+                    user.grant_id, settings.client_id, scope
+                )
+            else:
+                out["refresh_token"] = user.refresh_token
         return out
 
 

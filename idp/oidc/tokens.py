@@ -2,23 +2,44 @@
 
 Every signature goes through idp.keys. Grants and refresh tokens are durable (SQL); revoking a
 grant (code replay, refresh-token reuse, logout, revocation) makes every token of it inactive
-at introspection and userinfo. The methods here are synchronous: callers run them in a worker
-thread (the Authlib bridge does so anyway).
+at introspection and userinfo. The database methods here are synchronous: callers run them in
+a worker thread, and the token endpoint's grants make one call (one transaction) per request:
+`redeem_grant` (code exchange), `rotate_refresh_token` (refresh), `create_grant` (CIBA);
+introspection and revocation one too (`live_refresh_token`, `grant_active`,
+`revoke_refresh_token_grant`). The JWT methods do no database work (they run on the event loop).
+
+Every statement on these paths is built once (below), in Core, and sent with as few round trips
+as its guarantees allow: one statement alone runs without BEGIN and COMMIT (`_autocommit`); a
+grant is read in the same statement that stores or claims a refresh token (`_grant_of`).
 """
 
 from __future__ import annotations
 
 import base64
+import enum
 import hashlib
 import json
 import logging
 import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import jwt
 from cryptography.fernet import InvalidToken
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import (
+    Connection,
+    Float,
+    String,
+    Table,
+    Text,
+    bindparam,
+    case,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from idp.clock import Clock
@@ -99,6 +120,161 @@ class GrantInfo:
     active: bool
 
 
+@dataclass(frozen=True)
+class Issued:
+    """An active grant, read (and unsealed) once, and the refresh token issued from it in the
+    same transaction (None when none was asked for)."""
+
+    grant: GrantInfo
+    refresh_token: str | None
+
+
+class Rotation(enum.Enum):
+    """What `rotate_refresh_token` found."""
+
+    ROTATED = "rotated"  # marked used, and its successor issued
+    UNKNOWN = "unknown"  # no such token, or it expired, or its grant is not active
+    REUSED = "reused"  # used before: its grant is now revoked (RFC 9700 §4.14.2)
+    REFUSED = "refused"  # live, but not for this client or this scope: left as it was
+
+
+@dataclass(frozen=True)
+class RefreshUse:
+    """The outcome of presenting a refresh token: the token row's grant, client and scope (not
+    for UNKNOWN and REUSED) and, when ROTATED, the grant and the successor token."""
+
+    outcome: Rotation
+    grant_id: str | None = None
+    client_id: str | None = None
+    scope: str | None = None
+    issued: Issued | None = None
+
+
+@dataclass(frozen=True)
+class LiveRefreshToken:
+    """A refresh token that can be used now (unused, unexpired, of an active grant that can be
+    unsealed), as introspection and revocation see it."""
+
+    grant_id: str
+    client_id: str
+    scope: str
+    sub: str
+    created_at: float
+    expires_at: float
+
+
+class _Rollback(Exception):
+    """Leave a transaction without writing anything (carries the answer)."""
+
+    def __init__(self, answer: Any) -> None:
+        super().__init__()
+        self.answer = answer
+
+
+GRANTS = cast(Table, Grant.__table__)
+REFRESH_TOKENS = cast(Table, RefreshToken.__table__)
+_GRANT_COLUMNS = (
+    GRANTS.c.client_id,
+    GRANTS.c.sub,
+    GRANTS.c.sid,
+    GRANTS.c.scope,
+    GRANTS.c.auth,
+    GRANTS.c.expires_at,
+    GRANTS.c.revoked_at,
+)
+
+
+def _grant_of(grant_id: Any) -> list[Any]:
+    """`_GRANT_COLUMNS` of the grant `grant_id` names, as scalar subqueries (for RETURNING)."""
+    return [
+        select(column).where(GRANTS.c.id == grant_id).scalar_subquery().label(column.name)
+        for column in _GRANT_COLUMNS
+    ]
+
+
+# The token endpoint's statements, built once (a statement built per request costs more than
+# running it on SQLite).
+_SELECT_GRANT = select(*_GRANT_COLUMNS).where(GRANTS.c.id == bindparam("p_grant_id"))
+_INSERT_REFRESH_TOKEN = insert(REFRESH_TOKENS)
+_CLAIM_REFRESH_TOKEN = (
+    update(REFRESH_TOKENS)
+    .where(
+        REFRESH_TOKENS.c.token_hash == bindparam("p_hash"),
+        REFRESH_TOKENS.c.used_at.is_(None),
+        REFRESH_TOKENS.c.client_id == bindparam("p_client_id"),
+        REFRESH_TOKENS.c.expires_at > bindparam("p_now"),
+    )
+    .values(used_at=bindparam("p_used_at"))
+    .returning(
+        REFRESH_TOKENS.c.grant_id,
+        REFRESH_TOKENS.c.scope.label("token_scope"),
+        # The grant, read in the same statement (as `_GRANT_COLUMNS`).
+        *_grant_of(REFRESH_TOKENS.c.grant_id),
+    )
+)
+# The code exchange: a refresh token stored only if its grant is active, and the grant read,
+# in one statement (no transaction needed). Nothing comes back when the grant is not active.
+_ISSUE_REFRESH_TOKEN = (
+    insert(REFRESH_TOKENS)
+    .from_select(
+        ["token_hash", "grant_id", "client_id", "scope", "created_at", "expires_at"],
+        select(
+            bindparam("p_hash", type_=String()),
+            GRANTS.c.id,
+            bindparam("p_client_id", type_=String()),
+            bindparam("p_scope", type_=Text()),
+            bindparam("p_now", type_=Float()),
+            case(
+                (GRANTS.c.expires_at < bindparam("p_latest", type_=Float()), GRANTS.c.expires_at),
+                else_=bindparam("p_latest", type_=Float()),
+            ),
+        ).where(
+            GRANTS.c.id == bindparam("p_grant_id"),
+            GRANTS.c.revoked_at.is_(None),
+            GRANTS.c.expires_at > bindparam("p_now", type_=Float()),
+        ),
+    )
+    .returning(*_grant_of(bindparam("p_grant_id")))
+)
+_SELECT_REFRESH_TOKEN = select(
+    REFRESH_TOKENS.c.grant_id,
+    REFRESH_TOKENS.c.client_id,
+    REFRESH_TOKENS.c.scope,
+    REFRESH_TOKENS.c.expires_at,
+    REFRESH_TOKENS.c.used_at,
+).where(REFRESH_TOKENS.c.token_hash == bindparam("p_hash"))
+_REVOKE_GRANT = (
+    update(GRANTS)
+    .where(GRANTS.c.id == bindparam("p_grant_id"), GRANTS.c.revoked_at.is_(None))
+    .values(revoked_at=bindparam("p_revoked_at"))
+)
+# Introspection and revocation: one read each, built once.
+_SELECT_ACTIVE_GRANT_AUTH = select(GRANTS.c.auth).where(
+    GRANTS.c.id == bindparam("p_grant_id"),
+    GRANTS.c.revoked_at.is_(None),
+    GRANTS.c.expires_at > bindparam("p_now"),
+)
+_SELECT_LIVE_REFRESH_TOKEN = (
+    select(
+        REFRESH_TOKENS.c.grant_id,
+        REFRESH_TOKENS.c.client_id,
+        REFRESH_TOKENS.c.scope,
+        REFRESH_TOKENS.c.created_at,
+        REFRESH_TOKENS.c.expires_at,
+        GRANTS.c.sub,
+        GRANTS.c.auth,
+    )
+    .select_from(REFRESH_TOKENS.join(GRANTS, GRANTS.c.id == REFRESH_TOKENS.c.grant_id))
+    .where(
+        REFRESH_TOKENS.c.token_hash == bindparam("p_hash"),
+        REFRESH_TOKENS.c.used_at.is_(None),
+        REFRESH_TOKENS.c.expires_at > bindparam("p_now"),
+        GRANTS.c.revoked_at.is_(None),
+        GRANTS.c.expires_at > bindparam("p_now"),
+    )
+)
+
+
 class TokenService:
     def __init__(
         self,
@@ -143,11 +319,15 @@ class TokenService:
         sid: str | None,
         scope: str,
         auth: AuthContext,
-    ) -> None:
+        refresh_scope: str | None = None,
+    ) -> str | None:
+        """Store a grant; with `refresh_scope`, also a refresh token of it (in the same
+        transaction), which is returned."""
         now = self.clock.now()
-        with self.sessions.begin() as s:
-            s.add(
-                Grant(
+        expires_at = now + self.settings.tokens.refresh_token_ttl_seconds
+        with self._transaction() as conn:
+            conn.execute(
+                insert(GRANTS).values(
                     id=grant_id,
                     client_id=client.client_id,
                     sub=sub,
@@ -155,8 +335,13 @@ class TokenService:
                     scope=scope,
                     auth=self._seal(auth),
                     created_at=now,
-                    expires_at=now + self.settings.tokens.refresh_token_ttl_seconds,
+                    expires_at=expires_at,
                 )
+            )
+            if refresh_scope is None:
+                return None
+            return self._insert_refresh_token(
+                conn, grant_id, client.client_id, refresh_scope, now, expires_at
             )
 
     def grant(self, grant_id: str) -> GrantInfo | None:
@@ -175,19 +360,189 @@ class TokenService:
                 active=row.revoked_at is None and row.expires_at > self.clock.now(),
             )
 
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        """A Core connection in a transaction: committed at the end, rolled back on error (a
+        `_Rollback` too, which the caller catches for its answer)."""
+        engine = self.sessions.kw.get("bind")
+        if engine is not None:
+            with engine.begin() as conn:
+                yield conn
+            return
+        with self.sessions.begin() as s:
+            yield s.connection()
+
+    @contextmanager
+    def _autocommit(self) -> Iterator[Connection]:
+        """A Core connection on which every statement commits by itself: for work that needs no
+        transaction around it (one statement, or statements each safe on its own), without the
+        round trips of BEGIN and COMMIT (PostgreSQL)."""
+        engine = self.sessions.kw.get("bind")
+        if engine is None:
+            with self._transaction() as conn:
+                yield conn
+            return
+        with engine.connect() as conn:
+            yield conn.execution_options(isolation_level="AUTOCOMMIT")
+
+    def _grant_info(self, grant_id: str, row: Any, now: float) -> GrantInfo | None:
+        """An active grant from its row (`_GRANT_COLUMNS`), unsealed; None if it is revoked,
+        expired, or cannot be unsealed."""
+        if row is None or row.revoked_at is not None or row.expires_at <= now:
+            return None
+        auth = self._unseal(row.auth)
+        if auth is None:
+            return None
+        return GrantInfo(
+            id=grant_id,
+            client_id=row.client_id,
+            sub=row.sub,
+            sid=row.sid,
+            scope=row.scope,
+            auth=auth,
+            active=True,
+        )
+
+    def _insert_refresh_token(
+        self,
+        conn: Connection,
+        grant_id: str,
+        client_id: str,
+        scope: str,
+        now: float,
+        grant_expires_at: float | None,
+    ) -> str:
+        token = new_id(32)
+        conn.execute(
+            _INSERT_REFRESH_TOKEN,
+            {
+                "token_hash": token_hash(token),
+                "grant_id": grant_id,
+                "client_id": client_id,
+                "scope": scope,
+                "created_at": now,
+                "expires_at": min(
+                    grant_expires_at or now, now + self.settings.tokens.refresh_token_ttl_seconds
+                ),
+            },
+        )
+        return token
+
+    def redeem_grant(
+        self, grant_id: str, client_id: str, refresh_scope: str | None
+    ) -> Issued | None:
+        """The code exchange's database work, in one statement: the grant, if active, and
+        (with `refresh_scope`) a refresh token of it for `client_id`, stored only if the grant
+        is active. None when the grant is unknown, revoked, expired or cannot be unsealed
+        (nothing written, except a token for a grant that cannot be unsealed: never handed
+        out, and unusable, since its grant cannot be)."""
+        now = self.clock.now()
+        with self._autocommit() as conn:
+            if refresh_scope is None:
+                row = conn.execute(_SELECT_GRANT, {"p_grant_id": grant_id}).first()
+                info = self._grant_info(grant_id, row, now)
+                return None if info is None else Issued(info, None)
+            token = new_id(32)
+            row = conn.execute(
+                _ISSUE_REFRESH_TOKEN,
+                {
+                    "p_hash": token_hash(token),
+                    "p_grant_id": grant_id,
+                    "p_client_id": client_id,
+                    "p_scope": refresh_scope,
+                    "p_now": now,
+                    "p_latest": now + self.settings.tokens.refresh_token_ttl_seconds,
+                },
+            ).first()
+        info = self._grant_info(grant_id, row, now)
+        return None if info is None else Issued(info, token)
+
+    def rotate_refresh_token(
+        self, token: str, client_id: str, new_scope: Callable[[str], str | None]
+    ) -> RefreshUse:
+        """The refresh grant's database work, in one transaction (RFC 9700 §4.14.2 rotation).
+
+        The token is marked used with one conditional UPDATE (unused, of `client_id`, not
+        expired), so of concurrent uses, on however many instances, exactly one wins. A token
+        that was used before comes back as REUSED, and its grant is revoked: the loser of such
+        a race is taken for a thief too. The winner reads its grant (unsealed once) and stores
+        the successor token with the scope `new_scope(original scope)` gives; when that is None
+        (a scope the grant does not cover), or the grant is not active, nothing is written.
+        A token of another client is REFUSED, unchanged.
+        """
+        h = token_hash(token)
+        now = self.clock.now()
+        try:
+            with self._transaction() as conn:
+                claimed = conn.execute(
+                    _CLAIM_REFRESH_TOKEN,
+                    {"p_hash": h, "p_client_id": client_id, "p_now": now, "p_used_at": now},
+                ).first()
+                if claimed is None:
+                    return self._not_rotated(conn, h, now)
+                grant_id, scope = claimed.grant_id, claimed.token_scope
+                successor_scope = new_scope(scope)
+                if successor_scope is None:
+                    raise _Rollback(RefreshUse(Rotation.REFUSED, grant_id, client_id, scope))
+                info = self._grant_info(grant_id, claimed, now)
+                if info is None:
+                    raise _Rollback(RefreshUse(Rotation.UNKNOWN))
+                successor = self._insert_refresh_token(
+                    conn, grant_id, client_id, successor_scope, now, claimed.expires_at
+                )
+                return RefreshUse(
+                    Rotation.ROTATED, grant_id, client_id, scope, Issued(info, successor)
+                )
+        except _Rollback as rollback:
+            answer: RefreshUse = rollback.answer
+            return answer
+
+    def _not_rotated(self, conn: Connection, h: str, now: float) -> RefreshUse:
+        """Why the UPDATE of `rotate_refresh_token` matched nothing (same transaction)."""
+        row = conn.execute(_SELECT_REFRESH_TOKEN, {"p_hash": h}).first()
+        if row is None:
+            return RefreshUse(Rotation.UNKNOWN)
+        if row.used_at is not None:
+            conn.execute(_REVOKE_GRANT, {"p_grant_id": row.grant_id, "p_revoked_at": now})
+            return RefreshUse(Rotation.REUSED, row.grant_id)
+        if row.expires_at <= now:
+            return RefreshUse(Rotation.UNKNOWN)
+        return RefreshUse(Rotation.REFUSED, row.grant_id, row.client_id, row.scope)
+
     def grant_active(self, grant_id: str) -> bool:
-        info = self.grant(grant_id)
-        return info is not None and info.active
+        """The grant exists, is neither revoked nor expired, and can be unsealed (one read)."""
+        with self._autocommit() as conn:
+            auth = conn.execute(
+                _SELECT_ACTIVE_GRANT_AUTH, {"p_grant_id": grant_id, "p_now": self.clock.now()}
+            ).scalar()
+        return auth is not None and self._unseal(auth) is not None
+
+    def live_refresh_token(self, token: str) -> LiveRefreshToken | None:
+        """The refresh token `token` if it can be used now (unused, unexpired, of an active
+        grant that can be unsealed), with its grant's subject; one read. Else None."""
+        with self._autocommit() as conn:
+            row = conn.execute(
+                _SELECT_LIVE_REFRESH_TOKEN, {"p_hash": token_hash(token), "p_now": self.clock.now()}
+            ).first()
+        if row is None or self._unseal(row.auth) is None:
+            return None
+        return LiveRefreshToken(
+            row.grant_id, row.client_id, row.scope, row.sub, row.created_at, row.expires_at
+        )
+
+    def revoke_refresh_token_grant(self, token: str, client_id: str) -> bool:
+        """Revocation of a refresh token (RFC 7009): if it is live and `client_id`'s, its
+        grant is revoked, and with it every token of the grant. True if it was."""
+        live = self.live_refresh_token(token)
+        if live is None or live.client_id != client_id:
+            return False
+        self.revoke_grant(live.grant_id)
+        return True
 
     def revoke_grant(self, grant_id: str) -> None:
-        """Revoke a grant and, with it, every token issued from it."""
-        now = self.clock.now()
-        with self.sessions.begin() as s:
-            s.execute(
-                update(Grant)
-                .where(Grant.id == grant_id, Grant.revoked_at.is_(None))
-                .values(revoked_at=now)
-            )
+        """Revoke a grant and, with it, every token issued from it (one statement)."""
+        with self._autocommit() as conn:
+            conn.execute(_REVOKE_GRANT, {"p_grant_id": grant_id, "p_revoked_at": self.clock.now()})
 
     def revoke_session_grants(self, sid: str) -> list[str]:
         now = self.clock.now()
@@ -224,18 +579,6 @@ class TokenService:
         with self.sessions() as s:
             return s.get(RefreshToken, token_hash(token))
 
-    def claim_refresh_token(self, token: str) -> bool:
-        """Mark a refresh token used; True for exactly one caller, across every instance."""
-        with self.sessions.begin() as s:
-            result = s.execute(
-                update(RefreshToken)
-                .where(RefreshToken.token_hash == token_hash(token), RefreshToken.used_at.is_(None))
-                .values(used_at=self.clock.now())
-            )
-            # An UPDATE's result is a CursorResult (Session.execute is typed for any statement).
-            assert isinstance(result, CursorResult)
-            return result.rowcount == 1
-
     # ------------------------------------------------------------------ JWTs
 
     def token_acr(self, client: ClientSettings, auth: AuthContext) -> str:
@@ -255,8 +598,10 @@ class TokenService:
         scope: str,
         grant_id: str | None,
         auth: AuthContext | None,
+        acr: str | None = None,
     ) -> tuple[str, int]:
-        """An RFC 9068 JWT access token; returns (token, expires_in)."""
+        """An RFC 9068 JWT access token; returns (token, expires_in). `acr`, when given, is
+        `token_acr(client, auth)` computed already."""
         now = int(self.clock.now())
         ttl = self.settings.tokens.access_token_ttl_seconds
         audience = list(dict.fromkeys([*client.access_token_audience, self.issuer]))
@@ -273,7 +618,8 @@ class TokenService:
         if grant_id:
             claims["gid"] = grant_id
         if auth is not None:
-            acr = self.token_acr(client, auth)
+            if acr is None:
+                acr = self.token_acr(client, auth)
             claims.update({"auth_time": auth.auth_time, "acr": acr, "amr": list(auth.amr)})
         return self.keys.sign(claims, "RS256", typ=ACCESS_TOKEN_TYP), ttl
 
@@ -287,6 +633,7 @@ class TokenService:
         nonce: str | None,
         sid: str | None,
         access_token: str | None,
+        acr: str | None = None,
     ) -> str:
         """The ID token (OIDC Core §2) with the released `claims` that belong in it (Swedish
         OIDC Profile §4.2: idp.oidc.claims.for_id_token), living this client's lifetime (at
@@ -302,7 +649,7 @@ class TokenService:
             "exp": now + lifetime,
             "iat": now,
             "auth_time": auth.auth_time,
-            "acr": self.token_acr(client, auth),
+            "acr": self.token_acr(client, auth) if acr is None else acr,
             "amr": list(auth.amr),
         }
         if nonce:
@@ -319,11 +666,21 @@ class TokenService:
         alg = client.userinfo_alg or client.id_token_signed_response_alg
         return self.keys.sign({**claims, "iss": self.issuer, "aud": client.client_id}, alg)
 
+    def verify_access_token_signature(self, token: str) -> dict[str, Any] | None:
+        """Claims of an access token of ours that verifies and has not expired, else None; no
+        database work (its grant may have been revoked: `verify_access_token` checks that)."""
+        try:
+            claims: dict[str, Any] = self.keys.verify(
+                token, issuer=self.issuer, typ=ACCESS_TOKEN_TYP
+            )
+        except (jwt.InvalidTokenError, ValueError):
+            return None
+        return claims
+
     def verify_access_token(self, token: str) -> dict[str, Any] | None:
         """Claims of a live access token of ours, else None (bad, expired, or grant revoked)."""
-        try:
-            claims = self.keys.verify(token, issuer=self.issuer, typ=ACCESS_TOKEN_TYP)
-        except (jwt.InvalidTokenError, ValueError):
+        claims = self.verify_access_token_signature(token)
+        if claims is None:
             return None
         gid = claims.get("gid")
         if gid is not None and not self.grant_active(str(gid)):

@@ -158,7 +158,9 @@ class MemoryTTLStore:
             entry.data = data
             return True
 
-    async def consume(self, kind: str, key: str) -> ConsumeResult | None:
+    async def consume(
+        self, kind: str, key: str, *, keep: Sequence[str] | None = None
+    ) -> ConsumeResult | None:
         _check_kind(kind)
         with self._lock:
             entry = self._live((kind, key), self._clock.now())
@@ -167,6 +169,10 @@ class MemoryTTLStore:
             first = not entry.consumed
             entry.consumed = True
             data = entry.data
+            if first and keep is not None:
+                value = json.loads(data)
+                entry.data = _dumps({f: value[f] for f in keep if f in value})
+                return ConsumeResult(value, first)
         return ConsumeResult(json.loads(data), first)
 
     async def delete(self, kind: str, key: str) -> None:

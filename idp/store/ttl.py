@@ -69,12 +69,18 @@ class TTLStore(Protocol):
         """Replace the value of an existing entry, keeping its remaining TTL; False if absent."""
         ...
 
-    async def consume(self, kind: str, key: str) -> ConsumeResult | None:
+    async def consume(
+        self, kind: str, key: str, *, keep: Sequence[str] | None = None
+    ) -> ConsumeResult | None:
         """Atomically mark an entry consumed and return it.
 
         `first` is True for exactly one caller, however many call at once and on however many
         instances; later callers get the same value with `first=False`, so a replay can be
         detected and punished. None when the entry is absent or expired.
+
+        With `keep`, the first consume also reduces the stored value to those of its fields
+        (top-level, string values: what replay detection needs), in the same atomic step and
+        keeping the TTL; the first caller gets the whole value, later callers the reduced one.
         """
         ...
 

@@ -1,9 +1,10 @@
 """The grants of the token endpoint, one module each, and the registry that lists them.
 
 What other packages may use: the registry (`OAUTH_GRANTS`, and `GrantDescriptor` to add a
-grant of their own, as CIBA does).
+grant of their own, as CIBA does), and `LoopGrant`, for a grant that runs on the event loop.
 """
 
+from idp.oidc.grants.loop import LoopGrant
 from idp.oidc.grants.registry import (
     OAUTH_GRANTS,
     Enabled,
@@ -18,6 +19,7 @@ __all__ = [
     "Enabled",
     "GrantDescriptor",
     "GrantRegistry",
+    "LoopGrant",
     "always",
     "when_a_client_uses",
 ]

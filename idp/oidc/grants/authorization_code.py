@@ -2,7 +2,10 @@
 
 The code was stored in the TTL store by the authorization endpoint; here it is consumed
 atomically (single use across instances), checked against its client, lifetime and PKCE
-verifier, and exchanged for tokens of the grant it belongs to.
+verifier, and exchanged for tokens of the grant it belongs to. On the event loop (a
+`LoopGrant`): the code is consumed in `load`, after client authentication (one TTL-store round
+trip, which also strips the stored code down to what replay detection needs); the grant is read
+and the refresh token stored in `prepare`, one statement in a worker thread.
 """
 
 from __future__ import annotations
@@ -11,18 +14,23 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import anyio.to_thread
 from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, grants
 from authlib.oauth2.rfc7636 import CodeChallenge
 
 from idp.oidc.client_auth import AUTH_METHODS
 from idp.oidc.clients import Client
+from idp.oidc.grants.loop import LoopGrant
 from idp.oidc.issuance import TokenUser
-from idp.oidc.threads import call_async
+from idp.oidc.tokens import Issued
 
 if TYPE_CHECKING:
     from idp.oidc.bridge import OAuthBridge
 
 log = logging.getLogger("idp.oidc")
+
+#: What a consumed code keeps for replay detection (RFC 6749 §4.1.2: revoke its grant).
+REPLAY_FIELDS = ("grant_id", "client_id")
 
 
 @dataclass(frozen=True)
@@ -58,14 +66,27 @@ class S256Only(CodeChallenge):
         return authorization_code.value.get("code_challenge_method")
 
 
-class CodeGrant(grants.AuthorizationCodeGrant):
+class CodeGrant(LoopGrant, grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
     bridge: OAuthBridge  # set on the subclass the bridge registers
+    _code: CodeRecord | None = None
+    _issued: Issued | None = None
 
-    def query_authorization_code(self, code: str, client: Client) -> CodeRecord | None:
+    async def load(self) -> None:
+        """Consume the code, once the client is authenticated and may use this grant (as
+        Authlib checks before it looks the code up)."""
+        client = self.authenticated_client
+        code = self.request.form.get("code")
+        if client is None or not client.check_grant_type(self.GRANT_TYPE):
+            return
         if not isinstance(code, str) or len(code) > 200:
-            return None
-        consumed = call_async(self.bridge.store.consume, "code", code)
+            return
+        self._code = await self._consume(code, client)
+
+    async def _consume(self, code: str, client: Client) -> CodeRecord | None:
+        # The first use also leaves only what replay detection needs, not the claims, in the
+        # same round trip.
+        consumed = await self.bridge.store.consume("code", code, keep=REPLAY_FIELDS)
         if consumed is None:
             return None
         value = consumed.value
@@ -74,31 +95,44 @@ class CodeGrant(grants.AuthorizationCodeGrant):
             # authorization server MUST deny the request and SHOULD revoke (when possible) all
             # tokens previously issued based on that authorization code."
             log.warning("authorization code replayed; revoking its grant")
-            self.bridge.tokens.revoke_grant(value["grant_id"])
+            await anyio.to_thread.run_sync(self.bridge.tokens.revoke_grant, value["grant_id"])
             return None
-        # Keep only what replay detection needs, not the claims.
-        call_async(
-            self.bridge.store.update,
-            "code",
-            code,
-            {"grant_id": value["grant_id"], "client_id": value["client_id"]},
-        )
         if value["client_id"] != client.client_id:
             return None
         if self.bridge.clock.now() >= value["expires_at"]:
             return None
         return CodeRecord(value)
 
+    def query_authorization_code(self, code: str, client: Client) -> CodeRecord | None:
+        return self._code  # consumed in `load`
+
+    async def prepare(self) -> None:
+        """The grant, if still active, and the refresh token, in one statement."""
+        code: CodeRecord = self.request.authorization_code
+        client: Client = self.request.client
+        refresh_scope = code.get_scope() if client.check_grant_type("refresh_token") else None
+        self._issued = await anyio.to_thread.run_sync(
+            self.bridge.tokens.redeem_grant,
+            code.value["grant_id"],
+            client.client_id,
+            refresh_scope,
+        )
+
     def delete_authorization_code(self, authorization_code: CodeRecord) -> None:
         """Nothing to do: the code was consumed atomically when it was looked up."""
 
     def authenticate_user(self, authorization_code: CodeRecord) -> TokenUser | None:
-        v = authorization_code.value
-        grant = self.bridge.tokens.grant(v["grant_id"])
-        if grant is None or not grant.active:
+        issued = self._issued
+        if issued is None:
             return None
+        grant = issued.grant
         return TokenUser(
-            sub=grant.sub, grant_id=grant.id, auth=grant.auth, nonce=v.get("nonce"), sid=grant.sid
+            sub=grant.sub,
+            grant_id=grant.id,
+            auth=grant.auth,
+            nonce=authorization_code.value.get("nonce"),
+            sid=grant.sid,
+            refresh_token=issued.refresh_token,
         )
 
 

@@ -3,6 +3,12 @@
 RFC 9700 §4.14.2: refresh tokens of public clients "MUST be sender-constrained or use
 refresh token rotation"; we rotate for every client. A rotated-away token that comes back is
 taken as stolen: the whole grant (every token of it) is revoked.
+
+On the event loop (a `LoopGrant`): once the client is authenticated, `load` makes the one
+database call of the request (`TokenService.rotate_refresh_token`, one transaction in a worker
+thread): the token is marked used atomically, its grant read, its successor stored. Authlib's
+checks then run on the outcome: a token of another client, or a scope wider than the grant's,
+was left unchanged and is refused here as before.
 """
 
 from __future__ import annotations
@@ -11,11 +17,14 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from authlib.oauth2.rfc6749 import InvalidGrantError, grants
+import anyio.to_thread
+from authlib.oauth2.rfc6749 import InvalidScopeError, grants
 
 from idp.oidc.client_auth import AUTH_METHODS
 from idp.oidc.clients import Client
+from idp.oidc.grants.loop import LoopGrant
 from idp.oidc.issuance import TokenUser
+from idp.oidc.tokens import RefreshUse, Rotation
 
 if TYPE_CHECKING:
     from idp.oidc.bridge import OAuthBridge
@@ -39,39 +48,61 @@ class RefreshRecord:
         return self.scope
 
 
-class RefreshGrant(grants.RefreshTokenGrant):
+class RefreshGrant(LoopGrant, grants.RefreshTokenGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
     INCLUDE_NEW_REFRESH_TOKEN = True  # rotate on every use (RFC 9700 §4.14.2)
     bridge: OAuthBridge
+    _use: RefreshUse | None = None
+
+    async def load(self) -> None:
+        """Rotate the token, once the client is authenticated and may refresh (as Authlib
+        checks before it looks the token up)."""
+        client = self.authenticated_client
+        token = self.request.form.get("refresh_token")
+        if client is None or not client.check_grant_type(self.GRANT_TYPE):
+            return
+        if not isinstance(token, str) or len(token) > 200:
+            return
+        self._use = await anyio.to_thread.run_sync(
+            self.bridge.tokens.rotate_refresh_token, token, client.client_id, self._new_scope
+        )
+        if self._use.outcome is Rotation.REUSED:
+            log.warning("refresh token reused; its grant is revoked")
+
+    def _new_scope(self, original_scope: str) -> str | None:
+        """The successor's scope: the one asked for, or the original; None when the request
+        asks for more than the grant has (Authlib's check; the rotation is then undone)."""
+        record = RefreshRecord("", "", "", original_scope)
+        try:
+            self._validate_token_scope(record)
+        except InvalidScopeError:
+            return None
+        scope: str | None = self.request.payload.scope
+        return scope or original_scope
 
     def authenticate_refresh_token(self, refresh_token: str) -> RefreshRecord | None:
-        if not isinstance(refresh_token, str) or len(refresh_token) > 200:
-            return None
-        tokens = self.bridge.tokens
-        row = tokens.find_refresh_token(refresh_token)
-        if row is None:
-            return None
-        if row.used_at is not None:
-            # RFC 9700 §4.14.2: a rotated-away token came back; revoke the whole family.
-            log.warning("refresh token reused; revoking its grant")
-            tokens.revoke_grant(row.grant_id)
-            return None
-        if row.expires_at <= self.bridge.clock.now() or not tokens.grant_active(row.grant_id):
-            return None
-        return RefreshRecord(refresh_token, row.grant_id, row.client_id, row.scope)
+        use = self._use
+        if use is None or use.outcome in (Rotation.UNKNOWN, Rotation.REUSED):
+            return None  # REUSED: its grant was revoked (RFC 9700 §4.14.2)
+        assert use.grant_id is not None and use.client_id is not None and use.scope is not None
+        # ROTATED, or REFUSED (another client's token, or a wider scope: Authlib refuses it).
+        return RefreshRecord(refresh_token, use.grant_id, use.client_id, use.scope)
 
     def authenticate_user(self, refresh_token: RefreshRecord) -> TokenUser | None:
-        tokens = self.bridge.tokens
-        if not tokens.claim_refresh_token(refresh_token.token):
-            tokens.revoke_grant(refresh_token.grant_id)  # lost a race with another use: reuse
-            raise InvalidGrantError(description="the refresh token was already used")
-        grant = tokens.grant(refresh_token.grant_id)
-        if grant is None or not grant.active:
-            raise InvalidGrantError()
-        return TokenUser(sub=grant.sub, grant_id=grant.id, auth=grant.auth, sid=grant.sid)
+        issued = None if self._use is None else self._use.issued
+        if issued is None:
+            return None
+        grant = issued.grant
+        return TokenUser(
+            sub=grant.sub,
+            grant_id=grant.id,
+            auth=grant.auth,
+            sid=grant.sid,
+            refresh_token=issued.refresh_token,
+        )
 
     def revoke_old_credential(self, refresh_token: RefreshRecord) -> None:
-        """Nothing more to do: authenticate_user marked it used atomically."""
+        """Nothing more to do: `load` marked it used atomically."""
 
 
 __all__ = ["RefreshGrant", "RefreshRecord"]
