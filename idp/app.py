@@ -65,7 +65,7 @@ from idp.store.db import (
 )
 from idp.store.memory import MemoryTTLStore
 from idp.store.secrets import server_secret
-from idp.store.ttl import StoreUnavailable, TTLStore
+from idp.store.ttl import StoreBusy, StoreUnavailable, TTLStore
 from idp.web import errors, overload
 from idp.web.client_address import ClientAddress
 from idp.web.cookies import Cookies
@@ -299,6 +299,8 @@ def create_app(
             **dict.fromkeys(DRIVER_UNAVAILABLE, "the database"),
         },
         backchannel=BACKCHANNEL_PATHS,
+        busy=(StoreBusy,),
+        overloaded=metrics.overload_rejected.inc,
     )
     if demo is not None:
         demo.provider = app  # the demo reaches this provider over HTTP semantics, in-process

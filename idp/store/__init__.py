@@ -18,7 +18,7 @@ from idp.store.db import (
 from idp.store.memory import MemoryTTLStore
 from idp.store.models import CibaAudit, Grant, RefreshToken, SigningKey, SubjectLink
 from idp.store.secrets import sealer, server_secret
-from idp.store.ttl import StoreUnavailable, TTLStore
+from idp.store.ttl import StoreBusy, StoreUnavailable, TTLStore
 
 __all__ = [
     "DRIVER_UNAVAILABLE",
@@ -28,6 +28,7 @@ __all__ = [
     "MemoryTTLStore",
     "RefreshToken",
     "SigningKey",
+    "StoreBusy",
     "StoreUnavailable",
     "SubjectLink",
     "TTLStore",

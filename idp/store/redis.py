@@ -32,7 +32,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from idp.store.ttl import ConsumeResult, StoreUnavailable, Value
+from idp.store.ttl import ConsumeResult, StoreBusy, StoreUnavailable, Value
 
 __all__ = ["RedisTTLStore"]
 
@@ -144,6 +144,8 @@ return n
 #: runs, so a few hundred serve the admission limit's thousand requests in progress
 #: (`limits.max_in_flight`); beyond, a command waits its turn (up to the timeout).
 MAX_CONNECTIONS = 256
+#: What redis-py's BlockingConnectionPool raises (a ConnectionError) when none came free.
+POOL_EXHAUSTED = "No connection available."
 
 
 def _check_kind(kind: str) -> None:
@@ -218,7 +220,9 @@ class RedisTTLStore:
         try:
             try:
                 return await call()
-            except RedisConnectionError:
+            except RedisConnectionError as exc:
+                if str(exc) == POOL_EXHAUSTED:  # no connection came free within the timeout
+                    raise StoreBusy(f"Redis {op}: every connection stayed in use") from None
                 await self._drop_idle_connections()
                 if op not in _IDEMPOTENT:
                     raise

@@ -25,6 +25,12 @@ class StoreUnavailable(Exception):
     """
 
 
+class StoreBusy(StoreUnavailable):
+    """Every connection to the store stayed in use for the whole timeout: this process has
+    more work than it can do, the store itself is fine. Answered as StoreUnavailable, but
+    reported as overload (idp.web.errors), not as an outage."""
+
+
 class Consumed(Protocol):
     value: Value
     first: bool

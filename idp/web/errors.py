@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -68,7 +68,7 @@ class BurstLog:
         self._last: dict[str, float] = {}
         self._since_last: dict[str, int] = {}
 
-    def failed(self, what: str, detail: str) -> None:
+    def failed(self, what: str, detail: str, state: str = "unavailable") -> None:
         now = time.monotonic()
         if now - self._last.get(what, float("-inf")) < self.interval:
             self._since_last[what] = self._since_last.get(what, 0) + 1
@@ -76,8 +76,9 @@ class BurstLog:
         more = self._since_last.pop(what, 0)
         self._last[what] = now
         log.warning(
-            "%s unavailable: %s%s",
+            "%s %s: %s%s",
             what,
+            state,
             detail,
             f" ({more} more failed request(s) since the last warning)" if more else "",
         )
@@ -89,20 +90,33 @@ def install(
     *,
     unavailable: Mapping[type[Exception], str] | None = None,
     backchannel: Collection[str] = (),
+    busy: tuple[type[Exception], ...] = (),
+    overloaded: Callable[[], object] | None = None,
 ) -> None:
     """Error handlers: HTTP errors; exceptions that mean a backing service is `unavailable`
     (exception class -> the service's name for the log), answered as JSON on the `backchannel`
-    paths and to JSON clients, else with the page; anything else as a 500."""
+    paths and to JSON clients, else with the page; anything else as a 500. Of those, the
+    `busy` ones mean this process had more work than it could do (the service is fine): they
+    are answered the same way with ``Retry-After: 1``, counted by `overloaded` and logged as
+    overload, not as an outage."""
     bursts = BurstLog()
     services = dict(unavailable or {})
 
     async def service_unavailable(request: Request, exc: Exception) -> Response:
-        what = next((n for cls, n in services.items() if isinstance(exc, cls)), "a service")
         # The classes only (what failed and why: a timeout, a refused connection), never a
         # message that could hold a key or a value.
         cause = "" if exc.__cause__ is None else f" ({type(exc.__cause__).__name__})"
-        bursts.failed(what, f"{type(exc).__name__}{cause} on {request.url.path}")
-        headers = {"Retry-After": RETRY_AFTER, "Cache-Control": "no-store"}
+        detail = f"{type(exc).__name__}{cause} on {request.url.path}"
+        if isinstance(exc, busy):
+            if overloaded is not None:
+                overloaded()
+            bursts.failed("this process", detail, state="overloaded")
+            retry_after = "1"
+        else:
+            what = next((n for cls, n in services.items() if isinstance(exc, cls)), "a service")
+            bursts.failed(what, detail)
+            retry_after = RETRY_AFTER
+        headers = {"Retry-After": retry_after, "Cache-Control": "no-store"}
         if request.url.path in backchannel or wants_json(request):
             return JSONResponse(UNAVAILABLE_JSON, status_code=503, headers=headers)
         response = error_page(templates, request, status_code=503, message_key="error.unavailable")

@@ -22,6 +22,8 @@ from idp.clock import FixedClock
 from idp.config import parse_settings
 from idp.store.db import make_engine
 from idp.store.migrate import upgrade
+from idp.store.ttl import StoreBusy, StoreUnavailable
+from idp.web import errors
 from idp.web.overload import DEFAULT_MAX_IN_FLIGHT, AdmissionLimit
 from idp.web.templating import Templates
 from tests.asgi import app_client
@@ -204,3 +206,37 @@ async def test_the_provider_refuses_beyond_limits_max_in_flight_and_counts_it(sq
             held.release.set()
         assert answers["token"].status_code in (400, 401)  # answered once its turn came
         assert (await http.get("/bankid/status", params={"txn": "x"})).status_code == 404
+
+
+async def test_a_store_with_every_connection_in_use_is_overload_not_an_outage(caplog):
+    """StoreBusy (idp.store.redis: no connection came free) is answered like an unavailable
+    store, but with Retry-After: 1, counted as overload and logged as this process's
+    overload; a StoreUnavailable stays an outage of Redis."""
+
+    async def busy(request: Request) -> None:
+        raise StoreBusy("Redis get: every connection stayed in use")
+
+    async def down(request: Request) -> None:
+        raise StoreUnavailable("Redis get failed: ConnectionError")
+
+    app = Starlette(routes=[Route("/bankid/status", busy), Route("/token", down)])
+    counted: list[int] = []
+    errors.install(
+        app,
+        Templates("sv"),
+        unavailable={StoreUnavailable: "Redis"},
+        backchannel={"/bankid/status", "/token"},
+        busy=(StoreBusy,),
+        overloaded=lambda: counted.append(1),
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        answer = await http.get("/bankid/status")
+        assert answer.status_code == 503 and answer.headers["retry-after"] == "1"
+        assert answer.json()["error"] == "temporarily_unavailable"
+        outage = await http.get("/token")
+        assert outage.status_code == 503 and outage.headers["retry-after"] == "5"
+    assert counted == [1]
+    lines = [r.getMessage() for r in caplog.records if r.name == "idp.web"]
+    assert any(m.startswith("this process overloaded: StoreBusy") for m in lines), lines
+    assert any(m.startswith("Redis unavailable: StoreUnavailable") for m in lines), lines
