@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import gc
 import ssl
 from pathlib import Path
 from typing import Any
@@ -69,4 +70,5 @@ def serve_simulator(
         client_ca=client_ca,
         log_level=log_level,
     )
+    gc.freeze()  # what start-up built stays: out of the collector's way (idp.app does the same)
     uvicorn.Server(config).run()
