@@ -84,19 +84,3 @@ def qr_svg(
     svg = code.svg_inline(scale=scale, border=border, title=title, svgclass="bankid-qr")
     label = html.escape(title, quote=True)
     return svg.replace("<svg ", f'<svg role="img" aria-label="{label}" ', 1)
-
-
-#: The mask pattern of the server-drawn QR code. `segno` otherwise tries all eight and keeps the
-#: best-scoring one, which is most of its drawing time; any mask reads alike in practice.
-SERVER_MASK = 4
-
-
-def qr_data_uri(payload: str, *, scale: int = 4, border: int = 4) -> str:
-    """The QR code as a ``data:image/svg+xml`` URI (tools and tests; the login page draws its
-    frames itself, static/js/bankid.js, from the frame text ``/bankid/status`` returns).
-
-    Black on white with the standard four-module quiet zone, so a phone camera (or zbarimg on
-    a screenshot) reads it whatever the page's background. A fixed mask: a quarter of the time.
-    """
-    code = segno.make(payload, error="m", micro=False, mask=SERVER_MASK)
-    return code.svg_data_uri(scale=scale, border=border, dark="#000", light="#fff")

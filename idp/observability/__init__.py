@@ -4,14 +4,12 @@ Imports only idp.config and idp.clock of idp (checked by lint-imports).
 """
 
 from idp.observability.certs import CertificateReport, Severity, check_bankid_certificate
-from idp.observability.logging import RequestIdMiddleware, configure_logging, current_request_id
-from idp.observability.metrics import Metrics, RequestMetrics, RequestObserver
+from idp.observability.logging import configure_logging, current_request_id
+from idp.observability.metrics import Metrics, RequestObserver
 
 __all__ = [
     "CertificateReport",
     "Metrics",
-    "RequestIdMiddleware",
-    "RequestMetrics",
     "RequestObserver",
     "Severity",
     "check_bankid_certificate",

@@ -2,9 +2,9 @@
 token or secret.
 
 `configure_logging` installs one handler on the root logger with a `Redactor` filter (every
-record, from every library, passes through it) and a `JsonFormatter`. `RequestIdMiddleware`
-gives each HTTP request an id, in a context variable that the formatter reads and in the
-`X-Request-ID` response header.
+record, from every library, passes through it) and a `JsonFormatter`. Each HTTP request
+gets an id (`request_id_of`, used by the app's `RequestObserver`), in a context variable that
+the formatter reads and in the `X-Request-ID` response header.
 
 The access log is one line per HTTP request on the ``idp.access`` logger (`log_access`, called
 by the request middleware): method, route *template*, status and duration, never the raw path
@@ -24,7 +24,7 @@ import re
 import sys
 from typing import IO, Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 REQUEST_ID_HEADER = "x-request-id"
 
@@ -252,33 +252,3 @@ def request_id_of(scope: Scope) -> str:
     request_id = incoming or os.urandom(16).hex()
     scope.setdefault("state", {})["request_id"] = request_id
     return request_id
-
-
-class RequestIdMiddleware:
-    """ASGI middleware: a request id per HTTP request, from a sane incoming ``X-Request-ID``
-    (the proxy's) or a new random one; set in `request_id_var` for the request and returned
-    in the response's ``X-Request-ID``. (The app does this in `RequestObserver`.)"""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request_id = request_id_of(scope)
-        header = (_REQUEST_ID_KEY, request_id.encode())
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [
-                    *(h for h in message.get("headers", ()) if h[0].lower() != _REQUEST_ID_KEY),
-                    header,
-                ]
-            await send(message)
-
-        token = request_id_var.set(request_id)
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            request_id_var.reset(token)

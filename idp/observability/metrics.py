@@ -372,18 +372,5 @@ class RequestObserver:
         return self._prefixes
 
 
-class RequestMetrics(RequestObserver):
-    """ASGI middleware: counts and times every HTTP request under its route template.
-
-    Add it as ``Middleware(RequestMetrics, metrics=metrics)``; it reads the routes from the
-    Starlette app in ``scope["app"]`` (or from ``routes`` when given).
-    """
-
-    def __init__(
-        self, app: ASGIApp, metrics: Metrics, routes: Iterable[BaseRoute] | None = None
-    ) -> None:
-        super().__init__(app, metrics, routes)
-
-
 def _routes_of(app: Any) -> list[Any]:
     return list(getattr(app, "routes", []) or [])

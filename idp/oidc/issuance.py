@@ -15,7 +15,7 @@ from typing import Any
 
 from idp.oidc import claims as claims_mod
 from idp.oidc.clients import Client
-from idp.oidc.tokens import AuthContext, TokenService
+from idp.oidc.tokens import AuthContext, Issued, TokenService
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,22 @@ class TokenUser:
     sid: str | None = None
     #: The refresh token the grant stored for this response, if the client may refresh.
     refresh_token: str | None = None
+
+    @classmethod
+    def of(cls, issued: Issued | None, nonce: str | None = None) -> TokenUser | None:
+        """The person of a grant read (and its refresh token stored) in the grant's one
+        database call; None when there was no active grant."""
+        if issued is None:
+            return None
+        grant = issued.grant
+        return cls(
+            sub=grant.sub,
+            grant_id=grant.id,
+            auth=grant.auth,
+            nonce=nonce,
+            sid=grant.sid,
+            refresh_token=issued.refresh_token,
+        )
 
 
 class TokenGenerator:

@@ -6,7 +6,7 @@ What other packages may use. The modules `errors`, `i18n` and `overload` are pub
 from idp.web.client_address import ClientAddress
 from idp.web.cookies import Cookies
 from idp.web.errors import error_page
-from idp.web.headers import SecurityHeaders, SecurityPolicy
+from idp.web.headers import SecurityPolicy
 from idp.web.static import PackageStaticFiles
 from idp.web.templating import Templates
 
@@ -14,7 +14,6 @@ __all__ = [
     "ClientAddress",
     "Cookies",
     "PackageStaticFiles",
-    "SecurityHeaders",
     "SecurityPolicy",
     "Templates",
     "error_page",

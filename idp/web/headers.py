@@ -1,12 +1,10 @@
 """Security headers on every response: RFC 9700 §4.16 clickjacking, strict CSP, no inline JS.
 
-`SecurityPolicy` adds them to a response's header list (the app's `RequestObserver` calls it);
-`SecurityHeaders` is the same as a middleware of its own. The header lists are built once.
+`SecurityPolicy` adds them to a response's header list (the app's `RequestObserver` calls it).
+The header lists are built once.
 """
 
 from __future__ import annotations
-
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -50,22 +48,3 @@ class SecurityPolicy:
             if header[0] not in present:
                 headers.append(header)
         return headers
-
-
-class SecurityHeaders:
-    def __init__(self, app: ASGIApp, *, hsts: bool = False) -> None:
-        self.app = app
-        self.policy = SecurityPolicy(hsts=hsts)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        policy = self.policy
-
-        async def wrapped(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = policy(list(message.get("headers", ())))
-            await send(message)
-
-        await self.app(scope, receive, wrapped)

@@ -1,3 +1,4 @@
+import contextlib
 import io
 import json
 import logging
@@ -12,12 +13,12 @@ from starlette.routing import Route
 from idp.observability.logging import (
     JsonFormatter,
     Redactor,
-    RequestIdMiddleware,
     accept_request_id,
     configure_logging,
     current_request_id,
     redact,
 )
+from idp.observability.metrics import Metrics, RequestObserver
 
 pytestmark = pytest.mark.secrets_in_logs  # the redaction itself is under test
 
@@ -25,23 +26,36 @@ PNR = "198501012382"
 JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxOTg1MDEwMTIzODIifQ.c2lnbmF0dXJlLXBhcnQ"
 
 
-@pytest.fixture
-def capture():
-    """A logger wired like configure_logging's handler, into a string."""
+@contextlib.contextmanager
+def wired(name: str, level: int):
+    """Logger `name` with a handler wired like configure_logging's, into a string (the stream),
+    not propagating; as it was afterwards."""
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.addFilter(Redactor())
     handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("idp.test.observability")
+    logger = logging.getLogger(name)
+    before = logger.level, logger.propagate
     logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
+    logger.setLevel(level)
     logger.propagate = False
+    try:
+        yield logger, stream
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(before[0])
+        logger.propagate = before[1]
 
-    def lines():
-        return [json.loads(line) for line in stream.getvalue().splitlines()]
 
-    yield logger, lines
-    logger.removeHandler(handler)
+@pytest.fixture
+def capture():
+    """A logger wired like configure_logging's handler, into a string."""
+    with wired("idp.test.observability", logging.DEBUG) as (logger, stream):
+
+        def lines():
+            return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+        yield logger, lines
 
 
 @pytest.fixture
@@ -143,7 +157,7 @@ async def test_request_id_middleware_sets_header_contextvar_and_log_field(captur
 
     app = Starlette(
         routes=[Route("/", endpoint), Route("/sync", sync_endpoint)],
-        middleware=[Middleware(RequestIdMiddleware)],
+        middleware=[Middleware(RequestObserver, metrics=Metrics(process=False), request_ids=True)],
     )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
@@ -191,23 +205,8 @@ def test_configure_logging_installs_one_redacting_handler(restore_root_logging):
 @pytest.fixture
 def access_lines():
     """The idp.access logger, wired like configure_logging's handler, into a string."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.addFilter(Redactor())
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("idp.access")
-    logger.addHandler(handler)
-    level, propagate = logger.level, logger.propagate
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-
-    def lines():
-        return stream.getvalue().splitlines()
-
-    yield lines
-    logger.removeHandler(handler)
-    logger.setLevel(level)
-    logger.propagate = propagate
+    with wired("idp.access", logging.INFO) as (_, stream):
+        yield lambda: stream.getvalue().splitlines()
 
 
 @pytest.mark.anyio

@@ -11,7 +11,7 @@ from idp.observability.metrics import (
     BANKID_RESULTS,
     FAILURE_REASONS,
     Metrics,
-    RequestMetrics,
+    RequestObserver,
 )
 
 PNR = "198501012382"
@@ -37,7 +37,7 @@ def make_app(metrics: Metrics) -> Starlette:
             Mount("/demo", app=inner),
             Mount("/static", app=PlainTextResponse("body {}")),
         ],
-        middleware=[Middleware(RequestMetrics, metrics=metrics)],
+        middleware=[Middleware(RequestObserver, metrics=metrics)],
     )
 
 

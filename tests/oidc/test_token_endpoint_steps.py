@@ -129,8 +129,10 @@ async def test_client_credentials_uses_no_worker_thread(provider, monkeypatch):
     assert r.json()["token_type"] == "Bearer"
 
 
-async def test_code_exchange_and_refresh_use_one_worker_thread_call_each(provider, monkeypatch):
-    code, verifier, params = await provider.code()
+@pytest.fixture
+def thread_calls(monkeypatch):
+    """The names of the functions sent to a worker thread, in order (clear it where counting
+    starts)."""
     calls = []
     real = anyio.to_thread.run_sync
 
@@ -139,6 +141,13 @@ async def test_code_exchange_and_refresh_use_one_worker_thread_call_each(provide
         return await real(fn, *args, **kwargs)
 
     monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+    return calls
+
+
+async def test_code_exchange_and_refresh_use_one_worker_thread_call_each(provider, thread_calls):
+    code, verifier, params = await provider.code()
+    calls = thread_calls
+    calls.clear()  # from here on
     r = await exchange(provider, code, verifier, params)
     assert r.status_code == 200, r.text
     assert calls == ["redeem_grant"]
@@ -148,18 +157,12 @@ async def test_code_exchange_and_refresh_use_one_worker_thread_call_each(provide
 
 
 async def test_introspection_and_revocation_use_at_most_one_worker_thread_call(
-    provider, monkeypatch
+    provider, thread_calls
 ):
     """Client authentication, JWT checks and the TTL store on the loop; one database call."""
     tokens, _ = await provider.tokens()
-    calls = []
-    real = anyio.to_thread.run_sync
-
-    async def counted(fn, *args, **kwargs):
-        calls.append(getattr(fn, "__name__", repr(fn)))
-        return await real(fn, *args, **kwargs)
-
-    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+    calls = thread_calls
+    calls.clear()  # from here on
     live = await introspect(provider, tokens["refresh_token"])
     assert live["active"] is True and live["token_type"] == "refresh_token"
     assert calls == ["live_refresh_token"]

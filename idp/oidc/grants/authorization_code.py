@@ -122,18 +122,7 @@ class CodeGrant(LoopGrant, grants.AuthorizationCodeGrant):
         """Nothing to do: the code was consumed atomically when it was looked up."""
 
     def authenticate_user(self, authorization_code: CodeRecord) -> TokenUser | None:
-        issued = self._issued
-        if issued is None:
-            return None
-        grant = issued.grant
-        return TokenUser(
-            sub=grant.sub,
-            grant_id=grant.id,
-            auth=grant.auth,
-            nonce=authorization_code.value.get("nonce"),
-            sid=grant.sid,
-            refresh_token=issued.refresh_token,
-        )
+        return TokenUser.of(self._issued, nonce=authorization_code.value.get("nonce"))
 
 
 def pkce() -> list[Any]:

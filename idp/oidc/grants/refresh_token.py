@@ -89,17 +89,7 @@ class RefreshGrant(LoopGrant, grants.RefreshTokenGrant):
         return RefreshRecord(refresh_token, use.grant_id, use.client_id, use.scope)
 
     def authenticate_user(self, refresh_token: RefreshRecord) -> TokenUser | None:
-        issued = None if self._use is None else self._use.issued
-        if issued is None:
-            return None
-        grant = issued.grant
-        return TokenUser(
-            sub=grant.sub,
-            grant_id=grant.id,
-            auth=grant.auth,
-            sid=grant.sid,
-            refresh_token=issued.refresh_token,
-        )
+        return TokenUser.of(None if self._use is None else self._use.issued)
 
     def revoke_old_credential(self, refresh_token: RefreshRecord) -> None:
         """Nothing more to do: `load` marked it used atomically."""
