@@ -132,8 +132,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"{args.workers} workers)"
         )
         sys.stdout.flush()
-        uvicorn.run("idp.cli:worker_app", factory=True, workers=args.workers, **options)
-        return 0
+        from idp.workers import serve_workers
+
+        config = uvicorn.Config("idp.cli:worker_app", factory=True, workers=args.workers, **options)
+        return serve_workers(config)
     from idp.app import create_app
 
     app = create_app(settings, reload_on_sighup=not embedded)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -19,6 +20,18 @@ from tests.scaleout.processes import PrivateRedis, free_port
 
 IDP = str(Path(sys.executable).parent / "idp")
 PID = re.compile(r'^idp_process_info\{pid="(\d+)"\} 1\.0$', re.MULTILINE)
+
+
+async def pids_of_a_burst(port: int, n: int) -> set[str]:
+    """The worker pids that answer `n` connections opened together, one request on each."""
+    streams = await asyncio.gather(*(asyncio.open_connection("127.0.0.1", port) for _ in range(n)))
+    request = f"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    for _, writer in streams:
+        writer.write(request.encode())
+    answers = await asyncio.gather(*(reader.read() for reader, _ in streams))
+    for _, writer in streams:
+        writer.close()
+    return {pid for answer in answers for pid in PID.findall(answer.decode())}
 
 
 def write_config(path: Path, port: int, database: Path, redis_url: str | None) -> Path:
@@ -72,6 +85,10 @@ def test_two_workers_answer_on_one_port_and_stop_on_sigterm(tmp_path, log_check)
             pids.update(PID.findall(metrics.text))
         assert len(pids) == 2, (tmp_path / "serve.log").read_text()
         assert str(proc.pid) not in pids  # the parent only supervises
+        # A burst of connections opened at once (a client's keep-alive pool) is spread over
+        # the workers: on one shared listening socket, the first worker awake took them all.
+        burst = asyncio.run(pids_of_a_burst(port, 16))
+        assert burst == pids, burst
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
