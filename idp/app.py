@@ -442,11 +442,20 @@ def bankid_authenticator(
 ) -> AuthenticatorFactory:
     """The BankID browser login (the default authenticator)."""
     from idp.bankid.authenticator import BankIDAuthenticator
-    from idp.bankid.orders import LoginOrders
+    from idp.bankid.orders import COLLECT_WAIT, LoginOrders
     from idp.web.client_address import ClientAddress
 
     ttl = settings.tokens.login_transaction_ttl_seconds
-    orders = LoginOrders(client, rt.store, rt.clock, ttl=ttl, deny_risk=settings.bankid.deny_risk)
+    orders = LoginOrders(
+        client,
+        rt.store,
+        rt.clock,
+        ttl=ttl,
+        deny_risk=settings.bankid.deny_risk,
+        # A slow BankID answer must not hold up the poll that asked (an in-process simulator
+        # answers at once, and tests decide nothing by the wall clock).
+        collect_wait=COLLECT_WAIT if client.over_network else None,
+    )
 
     def factory(handoff: LoginHandoff) -> BrowserAuthenticator:
         return BankIDAuthenticator(

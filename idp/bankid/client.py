@@ -366,6 +366,11 @@ class BankIDClient:
         else:
             self.link = AiohttpLink(base_url, ssl_context=ssl_context, timeout=timeout)
 
+    @property
+    def over_network(self) -> bool:
+        """Calls go over the network (not through an injected transport)."""
+        return isinstance(self.link, AiohttpLink)
+
     async def __aenter__(self) -> BankIDClient:
         return self
 

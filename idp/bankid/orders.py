@@ -29,6 +29,7 @@ authenticated request.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Collection
@@ -64,6 +65,11 @@ FINAL = "bankid_final"
 LEASE = "bankid_collect"
 
 COLLECT_INTERVAL = 2.0
+#: How long a status poll waits for a due `collect` over the network before it answers with
+#: what is stored; the collect goes on in the background and the next poll (a second later)
+#: sees its result. A slow BankID answer then delays the news by a poll, not every poll of
+#: every waiting page behind it.
+COLLECT_WAIT = 0.05
 RISK_DENIED = "risk_denied"  # our own message key (not an RFA): refused by the risk policy
 
 
@@ -170,8 +176,17 @@ class LoginOrders:
         retry_delay: float = 0.5,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         observers: Observers | None = None,
+        collect_wait: float | None = None,
     ) -> None:
         self.client = client
+        #: How long a poll waits for the collect it started (`COLLECT_WAIT`); None: until it
+        #: is done (an in-process BankID, tests).
+        self.collect_wait = collect_wait
+        self._background: set[asyncio.Task[Snapshot]] = set()
+        #: Orders with a collect in flight in this process. The lease expires after the
+        #: interval even when BankID is slower than that to answer; no second collect of the
+        #: order starts here before the first has its answer.
+        self._collecting: set[str] = set()
         #: Told of logins started, completed and failed, and of collect lag; by default the
         #: client's observers, so one list serves the whole integration.
         self.observers = observers if observers is not None else observers_of(client)
@@ -277,11 +292,35 @@ class LoginOrders:
         """`poll` of an order already read (with `get`, or linked from its login)."""
         if snap is None or snap.final is not None or not snap.record.get("order_ref"):
             return snap
-        if self.collect_due_at(snap) > self.clock.now():
+        if self.collect_due_at(snap) > self.clock.now() or snap.order_id in self._collecting:
             return snap
         if not await self.store.add(LEASE, snap.order_id, {}, self.collect_interval):
             return snap
-        return await self._collect(snap)
+        if self.collect_wait is None:
+            return await self._collect(snap)
+        task = asyncio.ensure_future(self._collect(snap))
+        done, _ = await asyncio.wait({task}, timeout=self.collect_wait)
+        if done:
+            return task.result()
+        # Still waiting for BankID: answer with the order as stored; the collect finishes on
+        # its own (it holds the lease) and stores what it learns for the next poll.
+        self._background.add(task)
+        task.add_done_callback(self._collected_in_background)
+        return snap
+
+    def _collected_in_background(self, task: asyncio.Task[Snapshot]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # BankID's errors are handled inside; what is left is the store failing. The
+            # lease expires and a later poll collects again.
+            log.warning(
+                "BankID collect in the background failed: %s", type(task.exception()).__name__
+            )
+
+    async def settle(self) -> None:
+        """Wait for the collects still running in the background (tests, shutdown)."""
+        while self._background:
+            await asyncio.wait(set(self._background))
 
     def collect_due_at(self, snap: Snapshot) -> float:
         """When the next `collect` of a pending order may run: one interval after the last one
@@ -290,6 +329,13 @@ class LoginOrders:
         return float("-inf") if last is None else float(last) + self.collect_interval
 
     async def _collect(self, snap: Snapshot) -> Snapshot:
+        self._collecting.add(snap.order_id)
+        try:
+            return await self._collect_once(snap)
+        finally:
+            self._collecting.discard(snap.order_id)
+
+    async def _collect_once(self, snap: Snapshot) -> Snapshot:
         record = dict(snap.record)
         now = self.clock.now()
         if record.get("collected_at") is not None:

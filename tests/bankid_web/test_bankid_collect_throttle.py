@@ -3,8 +3,10 @@ instances there are, and stops at the first final status; the result is stored o
 (reference 6 and 2.4). A fixed clock makes this exact; nothing here measures wall-clock time."""
 
 import anyio
+import httpx
 import pytest
 
+from idp.bankid.client import BankIDClient
 from idp.bankid.launch import Platform
 from idp.bankid.messages import Flow
 from idp.bankid.orders import FINAL, LoginOrders
@@ -15,6 +17,7 @@ from tests.bankid_web.support import Browser, poll_until, query, scan
 pytestmark = pytest.mark.anyio
 
 ACR_QR = "urn:grn:authn:se:bankid:qr"
+SIM_URL = "http://sim.test/bankid-simulator/rp/v6.0"
 
 
 async def test_many_polls_in_one_second_make_one_collect(app, clock):
@@ -107,11 +110,34 @@ async def test_a_failed_order_is_never_collected_again(app, clock):
 async def test_the_throttle_itself_with_a_fixed_clock(app, clock):
     """LoginOrders without pages: 100 concurrent polls of one order are one collect."""
     link = app.state.link
-    from idp.bankid.client import BankIDClient
-
-    client = BankIDClient("http://sim.test/bankid-simulator/rp/v6.0", clock=clock, transport=link)
+    client = BankIDClient(SIM_URL, clock=clock, transport=link)
     orders = LoginOrders(client, MemoryTTLStore(clock), clock, ttl=600)
-    oid = await orders.start(
+    oid = await start_order(orders)
+    link.calls.clear()
+    for _round in range(5):
+        async with anyio.create_task_group() as tg:
+            for _ in range(100):
+                tg.start_soon(orders.poll, oid)
+        clock.advance(2)
+    assert link.calls["collect"] == 5
+    await client.aclose()
+
+
+class GatedLink(httpx.AsyncBaseTransport):
+    """The simulator's link, with every `collect` held until `gate` is set (a slow BankID)."""
+
+    def __init__(self, link):
+        self.link = link
+        self.gate = anyio.Event()
+
+    async def handle_async_request(self, request):
+        if request.url.path.endswith("/collect"):
+            await self.gate.wait()
+        return await self.link.handle_async_request(request)
+
+
+async def start_order(orders: LoginOrders) -> str:
+    return await orders.start(
         txn="t",
         binding="b",
         flow=Flow.QR,
@@ -121,11 +147,37 @@ async def test_the_throttle_itself_with_a_fixed_clock(app, clock):
         return_url=None,
         web=None,
     )
-    link.calls.clear()
-    for _round in range(5):
-        async with anyio.create_task_group() as tg:
-            for _ in range(100):
-                tg.start_soon(orders.poll, oid)
-        clock.advance(2)
-    assert link.calls["collect"] == 5
+
+
+async def test_a_slow_collect_does_not_hold_up_the_poll_that_started_it(app, clock):
+    """Over the network, a poll waits `collect_wait` for the collect it started, then answers
+    with the order as stored; the collect finishes on its own, under the same lease, and the
+    next poll sees what it stored. No poll in between starts another collect."""
+    gated = GatedLink(app.state.link)
+    client = BankIDClient(SIM_URL, clock=clock, transport=gated)
+    orders = LoginOrders(client, MemoryTTLStore(clock), clock, ttl=600, collect_wait=0.0)
+    oid = await start_order(orders)
+    snap = await orders.poll(oid)  # the collect is due at once, and BankID does not answer
+    assert snap is not None and snap.final is None and "collected_at" not in snap.record
+    for _ in range(5):
+        await orders.poll(oid)  # the lease is held: no second collect is started
+    clock.advance(3)
+    await orders.poll(oid)  # the lease expired, but this process still waits for BankID
+    assert len(orders._background) == 1
+    gated.gate.set()
+    await orders.settle()
+    assert app.state.link.calls["collect"] == 1
+    stored = await orders.get(oid)
+    assert stored is not None and stored.record["collected_at"] == clock.now() - 3
+    assert stored.record["hint"] == "outstandingTransaction"
+    await client.aclose()
+
+
+async def test_a_collect_that_answers_in_time_is_the_polls_answer(app, clock):
+    client = BankIDClient(SIM_URL, clock=clock, transport=app.state.link)
+    orders = LoginOrders(client, MemoryTTLStore(clock), clock, ttl=600, collect_wait=60.0)
+    oid = await start_order(orders)
+    snap = await orders.poll(oid)
+    assert snap is not None and snap.record["collected_at"] == clock.now()
+    assert not orders._background
     await client.aclose()
