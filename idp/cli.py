@@ -1,4 +1,5 @@
-"""The `idp` command (also `python -m idp`): serve, check-config, db, keys, simulator, ciba."""
+"""The `idp` command (also `python -m idp`): serve, check-config, db, keys, simulator, ciba,
+evidence."""
 
 from __future__ import annotations
 
@@ -336,6 +337,141 @@ def cmd_ciba(args: argparse.Namespace) -> int:
     return 0 if result.same_person is not False else 1
 
 
+def _read_input(path: str, limit: int) -> str:
+    """A file's text (``-``: stdin), refused beyond ``limit`` characters."""
+    if path == "-":
+        text = sys.stdin.read(limit + 1)
+    else:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = f.read(limit + 1)
+    if len(text) > limit:
+        raise ValueError(f"{path}: larger than {limit} characters")
+    return text
+
+
+def _mask(number: str | None, show: bool) -> str:
+    if not number:
+        return "(none)"
+    return number if show else "*" * max(len(number) - 4, 0) + number[-4:]
+
+
+#: The evidence claims of an ID token (OIDC Sweden), by their short names.
+_EVIDENCE_NAMES = {
+    "https://id.oidc.se/claim/userSignature": "userSignature",
+    "https://id.oidc.se/claim/authnEvidence": "authnEvidence",
+}
+
+
+def _evidence_input(raw: str) -> dict[str, Any]:
+    """A JSON object (an evidence record, a decoded ID token) or a compact ID token (its
+    payload is read; the evidence proves itself, whoever signed the token). ValueError if it
+    is neither."""
+    text = raw.strip()
+    if text.count(".") == 2 and not text.startswith("{"):
+        import base64
+
+        payload = text.split(".")[1]
+        text = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode()
+    try:
+        body = json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    if not isinstance(body, dict):
+        raise ValueError("not a JSON object")
+    return body
+
+
+def cmd_evidence_verify(args: argparse.Namespace) -> int:
+    """Verify a BankID signature and OCSP response offline; exit 0 only when all holds."""
+    import hashlib
+
+    from idp.bankid.evidence import (
+        MAX_OCSP_CHARS,
+        MAX_SIGNATURE_CHARS,
+        EvidenceError,
+        Trust,
+        verify,
+    )
+
+    def fail(message: str) -> int:
+        print(f"idp evidence verify: {message}", file=sys.stderr)
+        return 1
+
+    if args.json_input and args.signature:
+        return fail("give either a JSON input or --signature, not both")
+    if args.ocsp and not args.signature:
+        return fail("--ocsp goes with --signature (JSON input carries authnEvidence)")
+    try:
+        if args.signature:
+            signature = _read_input(args.signature, MAX_SIGNATURE_CHARS)
+            ocsp = _read_input(args.ocsp, MAX_OCSP_CHARS) if args.ocsp else None
+        else:
+            raw = _read_input(args.json_input or "-", 2 * MAX_SIGNATURE_CHARS)
+            try:
+                body = _evidence_input(raw)
+            except ValueError:
+                return fail(
+                    "the input is neither JSON nor an ID token (give --signature FILE for "
+                    "base64 XML)"
+                )
+            body = {_EVIDENCE_NAMES.get(k, k): v for k, v in body.items()}
+            if not isinstance(body.get("userSignature"), str):
+                return fail("the input has no string member userSignature")
+            signature = body["userSignature"]
+            evidence = body.get("authnEvidence")
+            if evidence is not None and not isinstance(evidence, str):
+                return fail("the JSON input's authnEvidence is not a string")
+            ocsp = evidence
+        trust = Trust.builtin(args.environment) if args.environment else Trust.builtin()
+        if args.ca:
+            ca = Trust.from_pem(args.ca)
+            trust = ca if args.environment is None and args.only_ca else trust + ca
+        result = verify(signature, ocsp, trust=trust)
+    except (OSError, ValueError, EvidenceError) as exc:
+        return fail(str(exc))
+    if args.expect_text is not None and result.visible_text != args.expect_text:
+        return fail("the signed visible text differs from --expect-text")
+    non_visible = (result.non_visible_data or "").encode()
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "ok": True,
+                    "environment": result.environment,
+                    "issuer": result.issuer,
+                    "signedAt": result.signed_at.isoformat(),
+                    "ocspChecked": result.ocsp_checked,
+                    "function": result.function,
+                    "name": result.name,
+                    "givenName": result.given_name,
+                    "surname": result.surname,
+                    "personalNumber": _mask(result.personal_number, args.show_personal_number),
+                    "visibleText": result.visible_text,
+                    "visibleFormat": result.visible_format,
+                    "nonVisibleData": result.non_visible_data,
+                },
+                ensure_ascii=False,
+            )
+        )
+        return 0
+    print(f"Who:   {result.name} ({_mask(result.personal_number, args.show_personal_number)})")
+    print(f"What:  {result.function}")
+    if result.visible_text is not None:
+        fmt = f" [{result.visible_format}]" if result.visible_format else ""
+        print(f"  visible text{fmt}:")
+        for line in result.visible_text.splitlines() or [""]:
+            print(f"    {line}")
+    if result.non_visible_data is not None:
+        digest = hashlib.sha256(non_visible).hexdigest()
+        print(f"  non-visible data: {len(non_visible)} base64 characters, SHA-256 {digest}")
+    when = f"{result.signed_at:%Y-%m-%d %H:%M:%S} UTC"
+    source = "OCSP producedAt" if result.ocsp_checked else "no OCSP response: checked at now"
+    print(f"When:  {when} ({source})")
+    print(f"CA:    {result.issuer} ({result.environment})")
+    print("OK")
+    return 0
+
+
 def _version() -> str:
     """The installed distribution's version (the package's own when run from a bare checkout)."""
     from importlib.metadata import PackageNotFoundError, version
@@ -457,6 +593,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--message", help="binding message shown in the BankID app")
     p.add_argument("--scope", default="openid profile ssn", help="scope (openid profile ssn)")
     p.set_defaults(func=cmd_ciba)
+
+    p = sub.add_parser("evidence", help="BankID evidence", description="BankID evidence commands.")
+    esub = p.add_subparsers(dest="evidence_command", required=True, metavar="ACTION")
+    q = esub.add_parser(
+        "verify",
+        help="verify a BankID signature and OCSP response offline",
+        description="Verify a BankID signature (XML-DSig, base64) and its OCSP response "
+        "offline against BankID's production or test root or the simulator's CA: who "
+        "approved what, when, under which CA. Give --signature (and --ocsp), or a JSON "
+        "object with userSignature and authnEvidence (a file or stdin). Exit 0 only when "
+        "everything holds.",
+    )
+    q.add_argument("json_input", nargs="?", metavar="JSON", help="JSON file, - for stdin")
+    q.add_argument("--signature", metavar="FILE", help="base64 signature XML, - for stdin")
+    q.add_argument("--ocsp", metavar="FILE", help="base64 DER OCSP response")
+    q.add_argument(
+        "--environment",
+        choices=["production", "test", "simulator"],
+        help="trust only this root (default: try all and report which matched)",
+    )
+    q.add_argument("--ca", metavar="PEM", help="another trusted root (PEM file)")
+    q.add_argument("--only-ca", action="store_true", help="with --ca: trust no built-in root")
+    q.add_argument("--expect-text", metavar="TEXT", help="fail unless the visible text is this")
+    q.add_argument("--json", action="store_true", help="print a JSON result")
+    q.add_argument(
+        "--show-personal-number",
+        action="store_true",
+        help="print the whole personal number (default: only its last 4 digits)",
+    )
+    q.set_defaults(func=cmd_evidence_verify)
     return parser
 
 

@@ -5,6 +5,9 @@ Routes (relative to wherever it is mounted, e.g. ``/bankid-simulator``):
 * ``POST /rp/v6.0/{auth,sign,payment,phone/auth,phone/sign,collect,cancel}``: the RP API;
 * ``POST /app/{scan,autostart,phone}``: the scriptable user app;
 * ``GET /`` and ``POST /orders/{order_ref}``: the human page;
+* ``GET /ca.pem``: the CA certificate its signatures chain to (derived from the settings'
+  ``evidence_seed``, so the same after a restart): the trust anchor for
+  ``idp evidence verify --environment simulator`` or ``--ca``;
 * ``GET /stats``: for load tests, the orders held and RP API calls so far: calls by endpoint,
   and by orderRef the ``collect`` calls and the shortest time between two of them (nothing the
   RP does not already know, no personal data).
@@ -24,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from idp.bankid.simulator.evidence import ca_pem
 from idp.bankid.simulator.orders import OrderBook
 from idp.bankid.simulator.page import HumanPage
 from idp.bankid.simulator.rp_api import RPApi
@@ -61,6 +65,11 @@ def create_simulator_app(
         body = {"calls": dict(rp_api.calls), **book.stats()}
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
+    ca = ca_pem(settings)
+
+    async def ca_certificate(request: Request) -> Response:
+        return Response(ca, media_type="application/x-pem-file")
+
     app = Starlette(
         routes=[
             Route("/rp/v6.0/{endpoint:path}", rp_api.handle, methods=_ALL_METHODS),
@@ -69,6 +78,7 @@ def create_simulator_app(
             Route("/app/phone", user_app.phone, methods=["POST"]),
             Route("/", page.index, methods=["GET"], name="simulator_home"),
             Route("/orders/{order_ref}", page.act, methods=["POST"], name="simulator_act"),
+            Route("/ca.pem", ca_certificate, methods=["GET"]),
             Route("/stats", stats, methods=["GET"]),
         ]
     )

@@ -165,7 +165,7 @@ class AppResult:
 class OrderBook:
     def __init__(self, settings: SimulatorSettings, clock: Clock, rng: random.Random) -> None:
         self.settings, self.clock, self.rng = settings, clock, rng
-        self.evidence = EvidenceFactory(rng)
+        self.evidence = EvidenceFactory(rng, seed=settings.evidence_seed)
         self._orders: dict[str, Order] = {}
         # Orders past their retention window: BankID still knows it issued them, so collect
         # answers invalidParameters ("too old"), not notFound. Bounded, oldest dropped first.

@@ -51,6 +51,10 @@ class SimulatorSettings:
     faults: tuple[Fault, ...] = (Fault.MAINTENANCE, Fault.INTERNAL_ERROR, Fault.SLOW)
     slow_delay: float = 3.0
     unknown_order_ref: UnknownOrderRef = UnknownOrderRef.NOT_FOUND
+    #: The simulator's CA and OCSP responder keys and certificates derive from this seed, so a
+    #: signature stays verifiable after a restart against the CA published at ``/ca.pem``. Not
+    #: a secret worth keeping: anyone with the seed can make "simulator" signatures.
+    evidence_seed: str = "idp-simulator"
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.fault_rate <= 1.0:
