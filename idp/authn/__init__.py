@@ -20,6 +20,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
+from idp.authn.approval import Approval
+
 
 @dataclass(frozen=True)
 class UserMessage:
@@ -56,6 +58,13 @@ class LoginRequest:
     max_age: int | None = None
     #: Shown to the person in the authenticating app (never with prompt=none).
     user_message: UserMessage | None = None
+    #: What the person is asked to approve (a signature, a payment), if anything: the
+    #: authenticator shows it, has it approved instead of a plain login, and returns the
+    #: evidence (`EVIDENCE_CLAIMS`). Never satisfied by an earlier login.
+    approval: Approval | None = None
+    #: Identifies this request in what the person approves (issuer, client, request), so that
+    #: the approval cannot be presented for another request (`Approval.binding_text`).
+    approval_binding: str | None = None
 
 
 @dataclass(frozen=True)
@@ -140,6 +149,13 @@ class BackchannelRequest:
     binding_message: str | None
     acr_values: tuple[str, ...] = ()
     options: Mapping[str, Any] = field(default_factory=dict)
+    #: What the person is asked to approve (a signature), if anything: the authenticator has
+    #: it approved instead of only showing `binding_message`, and returns the evidence
+    #: (`EVIDENCE_CLAIMS`) in the `Authentication`'s claims.
+    approval: Approval | None = None
+    #: Identifies this request in what the person approves (issuer, client, request), so that
+    #: the approval cannot be presented for another request (`Approval.binding_text`).
+    approval_binding: str | None = None
 
 
 class BackchannelAuthenticator(Protocol):

@@ -43,7 +43,9 @@ from starlette.routing import BaseRoute, Route
 
 from idp.authn import Authentication, Failure, FailureReason, LoginHandoff, LoginRequest
 from idp.authn import personal_number as pnr
+from idp.authn.approval import PAYMENT, Approval
 from idp.bankid import texts  # noqa: F401  (registers the page texts)
+from idp.bankid.approvals import evidence_claims
 from idp.bankid.launch import detect_platform, launch_link
 from idp.bankid.messages import Flow
 from idp.bankid.models import Status, WebDevice
@@ -57,6 +59,7 @@ from idp.web import i18n
 from idp.web.client_address import ClientAddress
 from idp.web.cookies import Cookies
 from idp.web.errors import error_page
+from idp.web.markdown import approval_html
 from idp.web.templating import Templates
 
 ACR_BANKID = "urn:grn:authn:se:bankid"
@@ -85,6 +88,33 @@ def flows_for(acr_values: tuple[str, ...]) -> tuple[Flow, ...]:
     if ACR_BANKID in acr_values or not named:
         return (Flow.SAME_DEVICE, Flow.QR)
     return named
+
+
+def _titles(approval: Approval | None) -> dict[str, str]:
+    """The page title and the line naming the client: a login, a signature or a payment."""
+    if approval is None:
+        return {"title_key": "bankid.title", "to_client_key": "bankid.to_client"}
+    if approval.type != PAYMENT:
+        return {"title_key": "bankid.sign_title", "to_client_key": "bankid.sign_to_client"}
+    card = (approval.transaction or {}).get("transactionType") == "card"
+    return {
+        "title_key": "bankid.pay_title",
+        "to_client_key": "bankid.pay_to_client" if card else "bankid.npa_to_client",
+    }
+
+
+def _payment_view(approval: Approval) -> dict[str, Any] | None:
+    """A payment's amount, recipient and risk warning, as the summary page shows them."""
+    if approval.type != PAYMENT or approval.transaction is None:
+        return None
+    t = approval.transaction
+    money = t.get("money") or {}
+    return {
+        "amount": money.get("amount"),
+        "currency": money.get("currency"),
+        "recipient": t["recipient"]["name"],
+        "risk_warning": t.get("riskWarning"),
+    }
 
 
 def _bound(snap: Snapshot | None, txn: str, binding: str) -> Snapshot | None:
@@ -163,6 +193,28 @@ class BankIDAuthenticator:
         locale = await self._locale(request, ctx)
         if ctx.state.get("oid"):
             return RedirectResponse(self._url("/bankid/wait", ctx.txn), status_code=303)
+        approval = ctx.request.approval
+        if approval is not None:
+            # What is to be approved, before anything starts at BankID; never sent on by
+            # script: the person reads it and chooses Approve (one of the ways) or Cancel.
+            platform = detect_platform(request.headers.get("user-agent"))
+            return self.templates.render(
+                request,
+                "bankid/approve.html",
+                {
+                    "txn": ctx.txn,
+                    "client_name": ctx.request.client_name,
+                    **_titles(approval),
+                    "payment": _payment_view(approval),
+                    "text_html": None
+                    if approval.text is None
+                    else approval_html(approval.text, markdown=approval.markdown),
+                    "flows": [str(f) for f in ctx.flows],
+                    "mobile": platform.is_mobile,
+                    "csrf": self._csrf(ctx),
+                },
+                locale=locale,
+            )
         if len(ctx.flows) == 1:
             return self.templates.render(
                 request,
@@ -242,6 +294,7 @@ class BankIDAuthenticator:
             {
                 "txn": ctx.txn,
                 "client_name": ctx.request.client_name,
+                **_titles(ctx.request.approval),
                 "flow": str(snap.flow),
                 "view": view,
                 "launch": launch,
@@ -321,6 +374,9 @@ class BankIDAuthenticator:
         snap = await self._order(ctx)
         if snap is None or snap.status is not Status.COMPLETE or snap.needs_return:
             return RedirectResponse(self._url("/bankid/wait", ctx.txn), status_code=303)
+        approval = ctx.request.approval
+        if snap.record.get("kind") != (None if approval is None else approval.type):
+            return self._bad_request(request)  # an order of another kind than this login's
         result = self._authentication(snap)
         await self.orders.forget(snap.order_id)
         await self.store.delete(LOGIN, ctx.txn)
@@ -375,6 +431,8 @@ class BankIDAuthenticator:
             ),
             user_visible_data=shown,
             markdown=message is not None and message.markdown,
+            approval=ctx.request.approval,
+            approval_binding=ctx.request.approval_binding or "",
         )
         ctx.state["oid"] = order_id
         await self._save(ctx)
@@ -497,12 +555,15 @@ class BankIDAuthenticator:
 
     def _authentication(self, snap: Snapshot) -> Authentication:
         c = snap.completion or {}
+        claims = claims_from_completion(c)
+        if snap.record.get("kind"):  # an approval: its evidence goes to the client
+            claims.update(evidence_claims(c))
         return Authentication(
             subject=subject_of(c),
             acr=ACR_BY_FLOW[snap.flow],
             amr=AMR,
             auth_time=self.clock.now(),
-            claims=claims_from_completion(c),
+            claims=claims,
         )
 
     def _csrf(self, ctx: _Login) -> str:

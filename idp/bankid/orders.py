@@ -39,6 +39,8 @@ from typing import Any
 import anyio
 
 from idp.authn import FailureReason
+from idp.authn.approval import Approval
+from idp.bankid.approvals import approval_order
 from idp.bankid.client import BankIDClient, is_outage
 from idp.bankid.errors import AlreadyInProgress, BankIDError
 from idp.bankid.launch import Platform
@@ -212,6 +214,8 @@ class LoginOrders:
         web: WebDevice | None,
         user_visible_data: str | None = None,
         markdown: bool = False,
+        approval: Approval | None = None,
+        approval_binding: str = "",
     ) -> str:
         """Start a BankID `/auth` order for a login; the id of our record (never the orderRef).
 
@@ -237,22 +241,34 @@ class LoginOrders:
             "streak": 0,
             "created_at": self.clock.now(),
         }
+        if approval is not None:
+            record["kind"] = approval.type
         requirement = Requirement(personal_number=personal_number) if personal_number else None
         self.observers.notify("login_started", str(flow))
+        device: dict[str, Any] = {
+            "end_user_ip": end_user_ip,
+            "return_url": return_url(nonce) if nonce and return_url else None,
+            "return_risk": True,
+            "web": web,
+        }
         try:
-            order = await self._retrying(
-                lambda: self.client.auth(
-                    end_user_ip=end_user_ip,
-                    requirement=requirement,
-                    return_url=return_url(nonce) if nonce and return_url else None,
-                    return_risk=True,
-                    web=web,
-                    user_visible_data=user_visible_data,
-                    user_visible_data_format=UserVisibleDataFormat.SIMPLE_MARKDOWN_V1
-                    if markdown and user_visible_data
-                    else None,
+            if approval is not None:
+                order = await self._retrying(
+                    lambda: approval_order(
+                        self.client, approval, approval_binding, personal_number, **device
+                    )
                 )
-            )
+            else:
+                order = await self._retrying(
+                    lambda: self.client.auth(
+                        requirement=requirement,
+                        user_visible_data=user_visible_data,
+                        user_visible_data_format=UserVisibleDataFormat.SIMPLE_MARKDOWN_V1
+                        if markdown and user_visible_data
+                        else None,
+                        **device,
+                    )
+                )
         except BankIDError as exc:
             # An outage is logged once by the client, not once per person.
             log.log(_level(exc), "BankID auth failed: %s", type(exc).__name__)

@@ -89,6 +89,32 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "The login has expired or was started in another browser. Go back to the service "
         "you came from and try again.",
     },
+    # Approvals (signing, payments): the summary page and the pages after it.
+    "bankid.sign_title": {"sv": "Signera med BankID", "en": "Sign with BankID"},
+    "bankid.pay_title": {"sv": "Godkänn med BankID", "en": "Approve with BankID"},
+    "bankid.sign_to_client": {
+        "sv": "{client} ber dig att signera det här.",
+        "en": "{client} asks you to sign this.",
+    },
+    "bankid.pay_to_client": {
+        "sv": "{client} ber dig att godkänna den här betalningen.",
+        "en": "{client} asks you to approve this payment.",
+    },
+    "bankid.npa_to_client": {
+        "sv": "{client} ber dig att godkänna det här.",
+        "en": "{client} asks you to approve this.",
+    },
+    "approval.what": {"sv": "Det här godkänner du", "en": "What you approve"},
+    "approval.amount": {"sv": "Belopp", "en": "Amount"},
+    "approval.recipient": {"sv": "Mottagare", "en": "Recipient"},
+    "approval.hint": {
+        "sv": "Läs igenom uppgifterna. Du godkänner sedan med din säkerhetskod i BankID-appen, "
+        "som visar samma uppgifter. Om någon har bett dig att godkänna något du inte känner "
+        "igen, avbryt.",
+        "en": "Read the details. You then approve with your security code in the BankID app, "
+        "which shows the same details. If someone asked you to approve something you do not "
+        "recognise, cancel.",
+    },
 }
 
 i18n.register(TEXTS)

@@ -38,6 +38,9 @@ PROFILE_ID_TOKEN_MAX_SECONDS: Final = 300
 # Key management algorithms of our request-object decryption keys (RFC 7518 §4.3).
 EncryptionAlg = Literal["RSA-OAEP", "RSA-OAEP-256"]
 ENCRYPTION_ALGS: tuple[EncryptionAlg, ...] = get_args(EncryptionAlg)
+# RFC 9396 authorization_details types (idp.authn.approval.TYPES; the config names them
+# itself, as it imports nothing else of idp).
+AuthorizationDetailsType = Literal["se.bankid.sign", "se.bankid.payment"]
 
 # Scope name -> claims it releases. Operators extend or override these under `scopes:`.
 # The two https://id.oidc.se/ scopes are the Swedish OIDC Claims and Scopes Specification's
@@ -221,6 +224,9 @@ class ClientSettings(_Strict):
     # objects (by value, or pushed).
     require_pushed_authorization_requests: bool = False
     require_signed_request_object: bool = False
+    # RFC 9396 §10: the authorization_details types this client may ask for (approvals:
+    # signing and payments, idp.authn.approval); none unless listed.
+    authorization_details_types: list[AuthorizationDetailsType] = Field(default_factory=list)
     # The Swedish OIDC profile this client is held to (README "Swedish OIDC profiles");
     # `profile_problems` below holds the rules each adds.
     profile: ClientProfile | None = None

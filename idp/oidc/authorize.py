@@ -10,6 +10,7 @@ RFC 9700 §4.11: no open redirector). After that, errors go back to the client w
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 from urllib.parse import urlencode
 
@@ -23,6 +24,7 @@ from idp.authn import (
     LoginRequest,
     Result,
 )
+from idp.authn.approval import EVIDENCE_CLAIMS
 from idp.clock import Clock
 from idp.config import ClientSettings, Registry, Settings
 from idp.keys import SigningKeys
@@ -74,6 +76,34 @@ def redirect_to(uri: str, params: dict[str, str | None], *, status_code: int = 3
 class _Expired(AuthorizationError):
     message_key = "authz.expired_login"
     page_only = True
+
+
+def approval_binding(issuer: str, client_id: str, request_id: str) -> str:
+    """What identifies a request in the approval made for it (idp.authn.approval)."""
+    return f"{issuer} {client_id} {request_id}"
+
+
+def _without_evidence(auth: Authentication) -> Authentication:
+    """A login's result as a session keeps it: never an approval's evidence."""
+    if not EVIDENCE_CLAIMS & auth.claims.keys():
+        return auth
+    claims = {k: v for k, v in auth.claims.items() if k not in EVIDENCE_CLAIMS}
+    return dataclasses.replace(auth, claims=claims)
+
+
+def _approval_session(auth: Authentication) -> SSOSession:
+    """The approval's result in the shape a code is issued from; never stored as a session."""
+    return SSOSession(
+        key_hash="",
+        sid="",
+        subject=auth.subject,
+        acr=auth.acr,
+        amr=tuple(auth.amr),
+        auth_time=int(auth.auth_time),
+        claims=dict(auth.claims),
+        created_at=auth.auth_time,
+        last_active=auth.auth_time,
+    )
 
 
 class AuthorizationEndpoint:
@@ -218,6 +248,10 @@ class AuthorizationEndpoint:
         # client), so it too needs a fresh login; select_account likewise.
         if {"login", "consent", "select_account"} & set(req.prompt):
             return False
+        # An approval (a signature, a payment) is made now, by the person, in BankID: an
+        # earlier login never stands in for it (Signature Extension §5.1).
+        if req.authorization_details:
+            return False
         if req.max_age is not None and self.clock.now() - session.auth_time > req.max_age:
             return False
         # OIDC Core §5.5.1.1: an essential acr is honoured with SSO too: a session whose login
@@ -229,10 +263,12 @@ class AuthorizationEndpoint:
             return subject_for(self.subject_secret, client, session.subject) == req.hint_sub
         return True
 
-    @staticmethod
-    def _login_request(txn: str, client: ClientSettings, req: ValidatedRequest) -> LoginRequest:
+    def _login_request(
+        self, txn: str, client: ClientSettings, req: ValidatedRequest
+    ) -> LoginRequest:
         # The requested values as asked, in their order of preference; the authenticator works
         # out which of its ways to offer (BankID: idp.bankid.authenticator.flows_for).
+        approval = req.approval
         return LoginRequest(
             transaction_id=txn,
             client_id=client.client_id,
@@ -243,6 +279,10 @@ class AuthorizationEndpoint:
             prompt=req.prompt,
             max_age=req.max_age,
             user_message=req.user_message,
+            approval=approval,
+            approval_binding=None
+            if approval is None
+            else approval_binding(self.settings.issuer, client.client_id, txn),
         )
 
     async def _respond_with_code(
@@ -254,6 +294,10 @@ class AuthorizationEndpoint:
         released = claims_mod.release(
             session.claims, req.scope.split(), self.registry.current, client, extra
         )
+        if req.authorization_details:
+            # The approval's evidence, for the ID token whatever the scopes (Signature
+            # Extension §5.2: "MUST" be in the ID token); kept in the grant, sealed.
+            released |= {k: v for k, v in session.claims.items() if k in EVIDENCE_CLAIMS}
         auth = AuthContext(
             session.acr,
             session.amr,
@@ -261,6 +305,7 @@ class AuthorizationEndpoint:
             released,
             req.claims_request,
             acr_values=req.acr_values,
+            authorization_details=tuple(req.authorization_details),
         )
         code = new_id(32)
         grant_id = new_id(24)
@@ -361,10 +406,14 @@ class AuthorizationEndpoint:
                 UnmetAuthenticationRequirements("the login did not meet the essential acr"),
             )
         try:
+            if req.authorization_details:
+                # An approval leaves single sign-on as it was: no session starts or ends, and
+                # nothing of the approval is kept in one (Signature Extension §5.1).
+                return await self._respond_with_code(client, req, _approval_session(auth))
             previous = await self.sessions.current(request)
             if previous is not None:
                 await self.sessions.end(previous)
-            key, session = await self.sessions.create(auth)
+            key, session = await self.sessions.create(_without_evidence(auth))
             response = await self._respond_with_code(client, req, session)
         except (StoreUnavailable, DatabaseUnavailable):
             return self._error_redirect(

@@ -24,7 +24,9 @@ from typing import Any, Protocol
 import jwt
 
 from idp.authn import UserMessage
+from idp.authn import approval as approval_mod
 from idp.authn import personal_number as pnr
+from idp.authn.approval import Approval
 from idp.clock import Clock
 from idp.config import ClientSettings, Registry, Settings
 from idp.keys import SigningKeys
@@ -32,6 +34,7 @@ from idp.oidc import claims as claims_mod
 from idp.oidc.acr import AcrPolicy, requested_acr
 from idp.oidc.errors import (
     AuthorizationError,
+    InvalidAuthorizationDetails,
     InvalidClient,
     InvalidRedirectUri,
     InvalidRequest,
@@ -47,6 +50,7 @@ from idp.oidc.user_message import PARAMETER as USER_MESSAGE
 from idp.oidc.user_message import parse_user_message
 
 MAX_PARAM = 2048
+AUTHORIZATION_DETAILS = "authorization_details"
 PROMPTS = frozenset({"none", "login", "consent", "select_account"})
 _PKCE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
 REQUEST_URI_PREFIX = "urn:ietf:params:oauth:request_uri:"
@@ -102,6 +106,12 @@ class ValidatedRequest:
     user_message: UserMessage | None = None
     #: The acr values asked for an essential claim (claims parameter), else voluntary ones.
     acr_essential: bool = False
+    #: RFC 9396, validated (idp.authn.approval): what the person is asked to approve.
+    authorization_details: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def approval(self) -> Approval | None:
+        return approval_mod.approval_of(self.authorization_details)
 
     def state_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -142,6 +152,7 @@ class Context:
     user_message: UserMessage | None = None
     acr_values: tuple[str, ...] = ()
     acr_essential: bool = False
+    authorization_details: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def state(self) -> str | None:
@@ -169,6 +180,7 @@ class Context:
             authenticated=self.authenticated,
             user_message=self.user_message,
             acr_essential=self.acr_essential,
+            authorization_details=self.authorization_details,
         )
 
 
@@ -192,6 +204,11 @@ Check = Callable[[Context, Services], Awaitable[None]]
 # ============================================================================ FRONT
 
 
+#: Parameters that may be longer than MAX_PARAM: a request object, and what a person is to
+#: approve (idp.authn.approval bounds its parts to BankID's limits).
+_LONG_PARAMS = {"request": MAX_REQUEST_OBJECT, AUTHORIZATION_DETAILS: MAX_REQUEST_OBJECT}
+
+
 async def check_parameters_once(ctx: Context, s: Services) -> None:
     """RFC 6749 §3.1: "Request and response parameters MUST NOT be included more than once."
     Also bounds each value's length."""
@@ -199,7 +216,7 @@ async def check_parameters_once(ctx: Context, s: Services) -> None:
     for k, v in ctx.raw:
         if k in seen:
             raise InvalidRequest(f"'{k}' was given more than once")
-        if len(v) > (MAX_REQUEST_OBJECT if k == "request" else MAX_PARAM):
+        if len(v) > _LONG_PARAMS.get(k, MAX_PARAM):
             raise InvalidRequest(f"'{k}' is too long")
         seen[k] = v
     ctx.params = seen
@@ -462,6 +479,29 @@ async def check_user_message(ctx: Context, s: Services) -> None:
         raise InvalidRequest(str(exc)) from None
 
 
+async def check_authorization_details(ctx: Context, s: Services) -> None:
+    """RFC 9396: what the person is to approve (a signature, a payment). Accepted only where the
+    client vouches for it (RFC 9396 §12: PAR or a signed request object, never a bare query
+    string), only of the types the client's entry lists (§10), and never silently (prompt=none
+    cannot approve anything). Any rule broken is invalid_authorization_details (§5)."""
+    raw = ctx.params.get(AUTHORIZATION_DETAILS)
+    if raw is None:
+        return
+    assert ctx.client is not None
+    if not (ctx.via_par or ctx.signed or ctx.endpoint == "par"):
+        raise InvalidRequest(
+            "authorization_details is accepted only in a pushed (PAR) or signed request"
+        )
+    try:
+        details = approval_mod.parse(raw, allowed_types=ctx.client.authorization_details_types)
+        approval = approval_mod.approval_of(details)
+    except approval_mod.InvalidDetails as exc:
+        raise InvalidAuthorizationDetails(str(exc)) from None
+    if approval is not None and "none" in ctx.prompt:
+        raise InvalidRequest("an approval cannot be combined with prompt=none")
+    ctx.authorization_details = details
+
+
 async def check_acr(ctx: Context, s: Services) -> None:
     """OIDC Core §5.5.1.1 and the Swedish OIDC Profile §2.2: when acr is requested as an
     essential claim and none of the values can be met, the provider "MUST NOT" proceed and
@@ -473,8 +513,6 @@ async def check_acr(ctx: Context, s: Services) -> None:
     ctx.acr_values, ctx.acr_essential = values, essential
     if essential and values and s.acr is not None and not s.acr.can_meet(values):
         raise UnmetAuthenticationRequirements("none of the essential acr values can be met")
-
-
 
 
 async def check_client_may_authorize(ctx: Context, s: Services) -> None:
@@ -500,6 +538,7 @@ CHECKS: tuple[Check, ...] = (
     check_acr,
     check_named_person,
     check_user_message,
+    check_authorization_details,
 )
 
 

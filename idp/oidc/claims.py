@@ -33,6 +33,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
+from idp.authn.approval import EVIDENCE_CLAIMS
 from idp.config import ClientSettings, Registrations
 
 SCOPE_NATURAL_PERSON_NUMBER: Final = "https://id.oidc.se/scope/naturalPersonNumber"
@@ -123,7 +124,7 @@ def release(
 
 def default_location(claim: str, client: ClientSettings) -> frozenset[str]:
     """Where a claim released by a scope (or without one) goes when `claims` does not say."""
-    if claim in AUTHENTICATION_CLAIMS:
+    if claim in AUTHENTICATION_CLAIMS or claim in EVIDENCE_CLAIMS:
         return frozenset({ID_TOKEN})
     if claim in PERSON_NUMBERS or not client.held_to_profile:
         return BOTH
@@ -154,8 +155,15 @@ def for_userinfo(
     return {
         k: v
         for k, v in released.items()
-        if k in asked_here or USERINFO in default_location(k, client)
+        if (k in asked_here or USERINFO in default_location(k, client))
+        and k not in EVIDENCE_CLAIMS  # an approval's evidence is the ID token's alone
     }
+
+
+def evidence_of(auth_claims: Mapping[str, Any]) -> dict[str, Any]:
+    """An approval's evidence among a grant's claims (idp.authn.approval.EVIDENCE_CLAIMS): it
+    goes to the ID token whatever the scopes (Signature Extension §5.2)."""
+    return {k: v for k, v in auth_claims.items() if k in EVIDENCE_CLAIMS}
 
 
 def supported_claims(registered: Registrations) -> list[str]:

@@ -19,6 +19,7 @@ from typing import ClassVar
 __all__ = [
     "AccessDenied",
     "AuthorizationError",
+    "InvalidAuthorizationDetails",
     "InvalidClient",
     "InvalidRedirectUri",
     "InvalidRequest",
@@ -110,10 +111,8 @@ class TemporarilyUnavailable(AuthorizationError):
     status_code = 503
 
 
-
 class LoginRequired(AuthorizationError):
     error = "login_required"
-
 
 
 class InvalidRequestUri(AuthorizationError):
@@ -129,9 +128,14 @@ class InvalidRequestObject(AuthorizationError):
     error = "invalid_request_object"
 
 
-
 class RequestUriNotSupported(AuthorizationError):
     error = "request_uri_not_supported"
+
+
+class InvalidAuthorizationDetails(AuthorizationError):
+    """RFC 9396 §5: authorization_details that break a rule of their type."""
+
+    error = "invalid_authorization_details"
 
 
 class UnmetAuthenticationRequirements(AuthorizationError):

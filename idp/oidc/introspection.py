@@ -65,6 +65,8 @@ async def lookup_token(bridge: OAuthBridge, token: str) -> IntrospectedToken | N
         "iat": int(row.created_at),
         "client_id": row.client_id,
     }
+    if row.authorization_details:
+        claims["authorization_details"] = list(row.authorization_details)
     return IntrospectedToken("refresh_token", row.client_id, claims, row.grant_id, token)
 
 
@@ -98,7 +100,7 @@ def introspection_payload(token: IntrospectedToken) -> dict[str, Any]:
         "exp": c.get("exp"),
         "iat": c.get("iat"),
     }
-    for k in ("aud", "jti", "auth_time", "acr"):
+    for k in ("aud", "jti", "auth_time", "acr", "authorization_details"):
         if k in c:
             out[k] = c[k]
     return out

@@ -89,12 +89,16 @@ class TokenGenerator:
             "expires_in": ttl,
             "scope": scope,
         }
+        if user.auth.authorization_details:  # RFC 9396 §7: "MUST" return what was granted
+            out["authorization_details"] = list(user.auth.authorization_details)
         scopes = scope.split()
         if "openid" in scopes:
             extra = claims_mod.requested_names(user.auth.claims_request, "id_token")
             released = claims_mod.release(
                 user.auth.claims, scopes, client.registered, settings, extra
             )
+            if user.auth.authorization_details:
+                released |= claims_mod.evidence_of(user.auth.claims)
             out["id_token"] = self.tokens.id_token(
                 client=settings,
                 sub=user.sub,

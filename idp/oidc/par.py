@@ -21,7 +21,7 @@ from idp.config import ClientSettings, Settings
 from idp.oidc import checks
 from idp.oidc.checks import REQUEST_URI_PREFIX, Context, Pushed, Services
 from idp.oidc.errors import AuthorizationError, InvalidRedirectUri, InvalidRequestUri
-from idp.oidc.http import BadRequest, oauth_json, read_form
+from idp.oidc.http import MAX_PAR_BODY, BadRequest, oauth_json, read_form
 from idp.store.db import DatabaseUnavailable
 from idp.store.ttl import StoreUnavailable, TTLStore
 
@@ -99,7 +99,7 @@ class PushedAuthorizationEndpoint:
         authorization endpoint would; §2.2: 201 with request_uri and expires_in; §2.3: errors
         in the token endpoint's format."""
         try:
-            form = await read_form(request)
+            form = await read_form(request, max_body=MAX_PAR_BODY)
         except BadRequest as exc:
             return oauth_json(400, {"error": "invalid_request", "error_description": str(exc)})
         try:

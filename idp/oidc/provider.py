@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.routing import BaseRoute, Route
 
 from idp.authn import BrowserAuthenticator, LoginHandoff
+from idp.authn.approval import metadata as approval_metadata
 from idp.clock import Clock
 from idp.config import ClientSettings, Registry, Settings
 from idp.keys import SigningKeys
@@ -178,8 +179,8 @@ class OpenIDProvider:
             "userinfo_signing_alg_values_supported": list(self.settings.keys.algorithms),
             "claims_supported": claims_mod.supported_claims(self.registry.current),
             **user_message_metadata(),
+            **approval_metadata(),
         }
-
 
     def _request_metadata(self, url: Callable[[str], str]) -> dict[str, Any]:
         """Authenticated authorization requests: PAR (RFC 9126 §5) and request objects

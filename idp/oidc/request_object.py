@@ -58,8 +58,9 @@ REQUEST_OBJECT_ENCRYPTION_ALGS: Final = ENCRYPTION_ALGS
 REQUEST_OBJECT_ENCRYPTION_ENCS: Final = ("A128GCM", "A256GCM")
 #: RFC 9101 §4 and §10.8: the explicit type, or the generic one older clients send.
 ACCEPTED_TYPES: Final = ("oauth-authz-req+jwt", "jwt")
-#: A request object is a few kilobytes; anything far larger is refused before any crypto.
-MAX_LENGTH: Final = 64 * 1024
+#: A request object is a few kilobytes, unless it carries what a person is to approve (a text
+#: to sign, non-visible data: see MAX_PAR_BODY); anything larger is refused before any crypto.
+MAX_LENGTH: Final = 512 * 1024
 MAX_JTI_LENGTH: Final = 256
 #: The TTL-store kind that remembers used `jti`s until their request object expires.
 JTI_KIND: Final = "request_object_jti"

@@ -83,6 +83,9 @@ class AuthContext:
     claims: dict[str, Any]
     claims_request: dict[str, Any]
     acr_values: tuple[str, ...] = ()
+    #: RFC 9396: the authorization details granted (what the person approved), returned with
+    #: every token of the grant (§7, §9).
+    authorization_details: tuple[dict[str, Any], ...] = ()
 
     def to_json(self) -> str:
         return json.dumps(
@@ -93,6 +96,7 @@ class AuthContext:
                 "claims": self.claims,
                 "claims_request": self.claims_request,
                 "acr_values": list(self.acr_values),
+                "authorization_details": list(self.authorization_details),
             }
         )
 
@@ -106,6 +110,7 @@ class AuthContext:
             d["claims"],
             d["claims_request"],
             tuple(d.get("acr_values", ())),
+            tuple(d.get("authorization_details", ())),
         )
 
 
@@ -161,6 +166,8 @@ class LiveRefreshToken:
     sub: str
     created_at: float
     expires_at: float
+    #: RFC 9396 §9.2: what the grant's person approved, for introspection.
+    authorization_details: tuple[dict[str, Any], ...] = ()
 
 
 class _Rollback(Exception):
@@ -524,10 +531,17 @@ class TokenService:
             row = conn.execute(
                 _SELECT_LIVE_REFRESH_TOKEN, {"p_hash": token_hash(token), "p_now": self.clock.now()}
             ).first()
-        if row is None or self._unseal(row.auth) is None:
+        auth = None if row is None else self._unseal(row.auth)
+        if row is None or auth is None:
             return None
         return LiveRefreshToken(
-            row.grant_id, row.client_id, row.scope, row.sub, row.created_at, row.expires_at
+            row.grant_id,
+            row.client_id,
+            row.scope,
+            row.sub,
+            row.created_at,
+            row.expires_at,
+            auth.authorization_details,
         )
 
     def revoke_refresh_token_grant(self, token: str, client_id: str) -> bool:
@@ -621,6 +635,8 @@ class TokenService:
             if acr is None:
                 acr = self.token_acr(client, auth)
             claims.update({"auth_time": auth.auth_time, "acr": acr, "amr": list(auth.amr)})
+            if auth.authorization_details:  # RFC 9396 §9.1; never the approval's evidence
+                claims["authorization_details"] = list(auth.authorization_details)
         return self.keys.sign(claims, "RS256", typ=ACCESS_TOKEN_TYP), ttl
 
     def id_token(
