@@ -6,6 +6,14 @@ number; the BankID app tells the person they are in a call with us, shows the bi
 the call: ``RP`` for staff calling out, ``user`` for an inbound line. A client entry can require
 ``/phone/sign``, so that the message is signed, not just shown.
 
+A request with an approval (a signature, RFC 9396 ``authorization_details``) is always a
+``/phone/sign`` order: the app shows the approval's text (``simpleMarkdownV1`` when it is
+Markdown) instead of the binding message, since BankID shows one ``userVisibleData``; the
+``userNonVisibleData`` is the approval's binding text (the request, a digest of what was shown,
+and the client's own data); the requirement is the approval's (only ``pinCode`` and
+``certificatePolicies``: all ``/phone/sign`` takes). The completed order's signature and OCSP
+response come back as the evidence claims. BankID has no phone payment.
+
 The order is kept in the TTL store under ``bankid_phone/<request id>`` (orderRef and the
 personal number it was started for), so whichever instance follows the request can collect it.
 Hint codes and orderRefs stay here; the core sees `Pending`, `Authentication` or a `Failure`
@@ -28,12 +36,20 @@ from idp.authn import (
     Pending,
 )
 from idp.authn import personal_number as pnr
+from idp.authn.approval import Approval
+from idp.bankid.approvals import evidence_claims, requirement_of
 from idp.bankid.client import BankIDClient, is_outage
 from idp.bankid.errors import (
     BankIDError,
     InvalidRequest,
 )
-from idp.bankid.models import CallInitiator, HintCode, PhoneOrderResponse, Status
+from idp.bankid.models import (
+    CallInitiator,
+    HintCode,
+    PhoneOrderResponse,
+    Status,
+    UserVisibleDataFormat,
+)
 from idp.bankid.observe import Observers, observers_of
 from idp.bankid.outcomes import claims_from_completion, completion_json, error_reason, failed_reason
 from idp.clock import Clock
@@ -104,8 +120,19 @@ class PhoneAuthenticator:
         initiator = CallInitiator(str(request.options.get("call_initiator", "RP")))
         text = request.binding_message
         sign = bool(request.options.get("sign"))
+        approval = request.approval
+        binding = request.approval_binding or ""
+        if approval is not None:
+            try:  # the core refused these already: what /phone/sign cannot do, or no binding
+                approval.bankid_phone_request(binding=binding)
+            except ValueError as exc:
+                log.error("BankID phone approval refused before sending: %s", type(exc).__name__)
+                return self._failed(FailureReason.INTERNAL)
+            sign = True
 
         async def call() -> PhoneOrderResponse:
+            if approval is not None:
+                return await self._approval_order(number, initiator, approval, binding)
             if sign and text is not None:
                 return await self.client.phone_sign(
                     personal_number=number, call_initiator=initiator, user_visible_data=text
@@ -128,12 +155,30 @@ class PhoneAuthenticator:
             "personal_number": number,
             "started_at": order.received_at,
             "errors": 0,
+            "kind": None if approval is None else approval.type,
         }
         await self.store.put(KIND, request.request_id, record, self.ttl)
         log.info(
-            "BankID phone order started (%s, call from %s)", "sign" if sign else "auth", initiator
+            "BankID phone order started (%s, call from %s)",
+            "approval" if approval is not None else "sign" if sign else "auth",
+            initiator,
         )
         return None
+
+    async def _approval_order(
+        self, number: str, initiator: CallInitiator, approval: Approval, binding: str
+    ) -> PhoneOrderResponse:
+        """``/phone/sign`` with the approval's text, binding and requirement."""
+        assert approval.text is not None  # a signature always shows its text
+        markdown = UserVisibleDataFormat.SIMPLE_MARKDOWN_V1 if approval.markdown else None
+        return await self.client.phone_sign(
+            personal_number=number,
+            call_initiator=initiator,
+            user_visible_data=approval.text,
+            user_visible_data_format=markdown,
+            user_non_visible_data=approval.binding_text(binding),
+            requirement=requirement_of(approval, None),
+        )
 
     async def poll(self, request_id: str) -> Pending | Authentication | Failure:
         record = await self.store.get(KIND, request_id)
@@ -169,12 +214,15 @@ class PhoneAuthenticator:
             completion = completion_json(cd)
             log.info("BankID phone order complete (txn %s)", completion["txn"])
             self.observers.notify("login_completed", PATH)
+            claims = claims_from_completion(completion)
+            if record.get("kind"):  # an approval: its evidence goes to the client
+                claims.update(evidence_claims(completion))
             return Authentication(
                 subject=SUBJECT_PREFIX + cd.user.personal_number,
                 acr=ACR_PHONE,
                 amr=AMR,
                 auth_time=self.clock.now(),
-                claims=claims_from_completion(completion),
+                claims=claims,
             )
         hint = result.hint_code or HintCode.UNKNOWN
         log.info("BankID phone order failed: %s", result.raw_hint_code or "unknown")

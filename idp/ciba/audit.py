@@ -4,7 +4,10 @@ A customer-service login is something an organisation must be able to account fo
 request that reached us from an authenticated client gets a row in ``ciba_audit``: accepted
 requests when they are accepted (outcome ``pending``) and again when they end; refused ones with
 outcome ``rejected`` and the error code. The person appears only as the pseudonymous `sub` the
-client receives; the personal number is never written. Methods are synchronous (run them with
+client receives; the personal number is never written. A request that asks the person to
+approve something (RFC 9396 authorization_details: a signature) records what was approved as
+its type and `Approval.digest`, never the text; the digest of the ``authorization_details`` the
+client receives in the token response is the same. Methods are synchronous (run them with
 `idp.store.db.run_db` from async code).
 """
 
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from idp.authn.approval import Approval
 from idp.clock import Clock
 from idp.store.models import CibaAudit
 
@@ -38,6 +42,8 @@ class AuditEntry:
     delivery_mode: str | None
     finished_at: float | None
     tokens_issued_at: float | None
+    approval_type: str | None = None
+    approval_digest: str | None = None
 
 
 class CibaAuditLog:
@@ -52,6 +58,7 @@ class CibaAuditLog:
         client_id: str,
         subject: str | None,
         delivery_mode: str | None,
+        approval: Approval | None = None,
     ) -> None:
         with self.sessions.begin() as s:
             s.add(
@@ -62,6 +69,8 @@ class CibaAuditLog:
                     outcome="pending",
                     subject=subject,
                     delivery_mode=delivery_mode,
+                    approval_type=None if approval is None else approval.type,
+                    approval_digest=None if approval is None else approval.digest,
                 )
             )
 
@@ -116,6 +125,8 @@ class CibaAuditLog:
                     delivery_mode=r.delivery_mode,
                     finished_at=r.finished_at,
                     tokens_issued_at=r.tokens_issued_at,
+                    approval_type=r.approval_type,
+                    approval_digest=r.approval_digest,
                 )
                 for r in s.scalars(query)
             ]

@@ -3,6 +3,14 @@
 Validation follows §7.2 in order, as small named checks: authenticate the client (1), refuse
 signed requests, which we do not offer (2), validate the parameters (3), resolve the hint to a
 person (4), then start. Errors are those of §13, as JSON; descriptions never repeat input.
+
+RFC 9396 §3: ``authorization_details`` "can be used in ... CIBA". A request may carry one
+``se.bankid.sign`` detail: the person then signs its text in the BankID app (``/phone/sign``)
+instead of only confirming the call, and the tokens carry the granted details and the
+signature. BankID shows one text (``userVisibleData``): with a detail that is the detail's text,
+exactly as it is signed; a ``binding_message`` is still checked but is for the client's own
+display only, and a client whose entry signs binding messages needs none with a detail (the
+detail's text is what is signed).
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ import logging
 import re
 import unicodedata
 from collections.abc import Callable
+from typing import Any
 
 import anyio.to_thread
 import jwt
@@ -19,24 +28,28 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from idp.authn import BackchannelAuthenticator
+from idp.authn.approval import PAYMENT, TYPES, Approval, InvalidDetails, approval_of, parse
+from idp.ciba.audit import audit_id_for
 from idp.ciba.errors import (
     BackchannelError,
+    InvalidAuthorizationDetails,
     InvalidBindingMessage,
     InvalidRequest,
     InvalidScope,
+    ServerError,
     TemporarilyUnavailable,
     UnauthorizedClient,
     UnknownUserId,
 )
 from idp.ciba.links import SubjectLinks
-from idp.ciba.service import Accepted, CibaService
+from idp.ciba.service import Accepted, CibaService, approval_binding
 from idp.clock import Clock
 from idp.config import CIBA_GRANT, ClientSettings, Registry, Settings
 from idp.keys import SigningKeys
 from idp.oidc import claims as claims_mod
 from idp.oidc.bridge import OAuthBridge
 from idp.oidc.client_auth import CONFIDENTIAL_METHODS, ClientAuthenticationFailed
-from idp.oidc.http import BadRequest, oauth_json, read_form
+from idp.oidc.http import MAX_PAR_BODY, BadRequest, oauth_json, read_form
 from idp.store.db import DatabaseUnavailable, run_db
 from idp.store.ttl import StoreUnavailable
 
@@ -50,6 +63,11 @@ NOTIFICATION_TOKEN_MAX = 1024
 # Punctuation a BankID app shows as plain text; letters and digits of any script are allowed.
 _BINDING_PUNCTUATION = frozenset(" .,:;!?-_+/#()'&@%*=\"")
 CALL_INITIATORS = ("RP", "user")
+AUTHORIZATION_DETAILS = "authorization_details"
+NO_PHONE_PAYMENT = (
+    "se.bankid.payment cannot be approved in backchannel authentication: BankID offers no "
+    "phone payment order (use the authorization endpoint)"
+)
 
 
 def check_binding_message(message: str, max_length: int) -> str:
@@ -99,7 +117,9 @@ class BackchannelEndpoint:
 
     async def endpoint(self, request: Request) -> Response:
         try:
-            form = await read_form(request)
+            # authorization_details may carry a text to sign as large as a pushed request's
+            # (BankID: 40,000 base64 characters, and non-visible data up to 200,000).
+            form = await read_form(request, max_body=MAX_PAR_BODY)
         except BadRequest as exc:
             return self._error(InvalidRequest(exc.description))
         # §7.2 step 1: "authenticate the Client in the same way as at the token endpoint".
@@ -145,10 +165,11 @@ class BackchannelEndpoint:
         ]
         for check in checks:
             check(client, form)
+        details, approval = self.check_authorization_details(client, form)
         binding = form.get("binding_message")
         if binding is not None:
             check_binding_message(binding, self.settings.ciba.binding_message_max_length)
-        elif client.ciba_sign_binding_message:
+        elif client.ciba_sign_binding_message and approval is None:
             raise InvalidRequest("this client must send a binding_message (it is signed)")
         identity = await self.resolve_hint(client, form)  # §7.2 step 4
         return Accepted(
@@ -161,6 +182,8 @@ class BackchannelEndpoint:
             if client.backchannel_token_delivery_mode == "ping"
             else None,
             call_initiator=form.get("call_initiator") or client.ciba_call_initiator,
+            authorization_details=details,
+            approval=approval,
         )
 
     # ------------------------------------------------------------------ checks (§7.1, §7.2)
@@ -217,6 +240,42 @@ class BackchannelEndpoint:
             raise InvalidRequest("call_initiator must be 'RP' or 'user'")
         if wanted != client.ciba_call_initiator and not client.ciba_allow_call_initiator_override:
             raise InvalidRequest("this client may not choose the call_initiator")
+
+    def check_authorization_details(
+        self, client: ClientSettings, form: dict[str, str]
+    ) -> tuple[tuple[dict[str, Any], ...], Approval | None]:
+        """RFC 9396: what the person is to approve. The request is client-authenticated, so a
+        plain form parameter is accepted (§12 asks for integrity, which client authentication
+        over TLS gives). Only the types the client's entry lists (§10); any rule broken is
+        invalid_authorization_details (§5: the AS "MUST refuse to process any unknown
+        authorization details type or authorization details not conforming to the respective
+        type definition"). What the backchannel authenticator cannot have approved is refused
+        here, not at BankID: a payment (BankID has no phone payment order), and requirements
+        other than pinCode and certificatePolicies (all that /phone/sign takes)."""
+        raw = form.get(AUTHORIZATION_DETAILS)
+        if raw is None:
+            return (), None
+        try:
+            details = parse(raw, allowed_types=client.authorization_details_types)
+            approval = approval_of(details)
+        except InvalidDetails as exc:
+            raise InvalidAuthorizationDetails(str(exc)) from None
+        if approval is None:
+            return tuple(details), None
+        index = next(i for i, d in enumerate(details) if d.get("type") in TYPES)
+        if approval.type == PAYMENT:
+            raise InvalidAuthorizationDetails(NO_PHONE_PAYMENT)
+        # The binding the service will make, with a request id of the same length, so that
+        # its size is checked too.
+        probe = approval_binding(self.settings.issuer, client.client_id, audit_id_for("probe"))
+        try:
+            approval.bankid_phone_request(binding=probe)
+        except InvalidDetails as exc:
+            raise InvalidAuthorizationDetails(f"authorization_details[{index}].{exc}") from None
+        except ValueError:  # the issuer and client_id leave no room for the binding
+            log.error("the approval binding for client %s is too long", client.client_id)
+            raise ServerError("the approval cannot be bound to this request") from None
+        return tuple(details), approval
 
     async def resolve_hint(self, client: ClientSettings, form: dict[str, str]) -> str:
         hint = form.get("login_hint")

@@ -50,6 +50,15 @@ class InvalidBindingMessage(BackchannelError):
     error = "invalid_binding_message"
 
 
+class InvalidAuthorizationDetails(BackchannelError):
+    """RFC 9396 §5: authorization_details that break a rule of their type, of a type the client
+    may not use, or that the backchannel authenticator cannot have approved (a payment; a
+    requirement BankID's /phone/sign does not take). The description names the member, never a
+    value (idp.authn.approval.InvalidDetails)."""
+
+    error = "invalid_authorization_details"
+
+
 class InvalidClient(BackchannelError):
     status_code = 401
     error = "invalid_client"
@@ -98,4 +107,5 @@ DENIED_DESCRIPTIONS: dict[str, str] = {
     FailureReason.UNAVAILABLE.value: "the identity service could not be reached",
     FailureReason.INTERNAL.value: "the authentication failed",
     "subject_mismatch": "the authentication did not verify the requested person",
+    "no_approval": "the authentication did not include the requested approval",
 }

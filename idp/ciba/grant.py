@@ -5,7 +5,9 @@ authenticated, `load` redeems the request from the async TTL store (`CibaService
 after Authlib's checks, `prepare` stores the grant (and its refresh token) and the audit
 record in one worker-thread call. Tokens are made by the bridge's generator, as for the code
 flow: an ID token with the claims the granted scopes release, a JWT access token, and a
-refresh token only when the client's entry has the refresh_token grant.
+refresh token only when the client's entry has the refresh_token grant. A request that had
+the person approve something (RFC 9396) grants its authorization_details with the tokens, and
+its ID token carries the approval's evidence (CibaService).
 
 `CIBA` is its entry for the grant registry: the app adds it to the OAuth grants, and
 `install_ciba` binds the service to the registered class.
@@ -80,6 +82,8 @@ class CibaGrant(LoopGrant, BaseGrant, TokenEndpointMixin):
             auth_time=int(result["auth_time"]),
             claims=dict(result["claims"]),
             claims_request={},
+            # RFC 9396 §7: the token response "MUST" carry the granted authorization_details.
+            authorization_details=req.authorization_details,
         )
         grant_id = new_id(24)
         refresh_scope = req.scope if client.check_grant_type("refresh_token") else None

@@ -10,11 +10,18 @@ request goes away, its lease runs out and the next token poll, on any instance, 
 The token endpoint's view of a request (`redeem`) answers with the errors of CIBA Core §11:
 authorization_pending, slow_down, expired_token, access_denied, invalid_grant; or the request,
 exactly once across instances, for tokens.
+
+A request may ask the person to approve something (RFC 9396 ``authorization_details``: a text
+to sign). The authenticator then has it approved, bound to this request by
+`approval_binding`, and returns the evidence; the tokens carry the granted details and the ID
+token the evidence, as in the code flow. An authentication without the evidence is no approval:
+the request is denied.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import secrets
 from collections.abc import AsyncIterator, Callable
@@ -33,6 +40,7 @@ from idp.authn import (
     FailureReason,
     Pending,
 )
+from idp.authn.approval import EVIDENCE_CLAIMS, Approval
 from idp.ciba.audit import CibaAuditLog, audit_id_for
 from idp.ciba.errors import (
     DENIED_DESCRIPTIONS,
@@ -76,9 +84,19 @@ class Accepted:
     expires_in: int = 120
     notification_token: str | None = None
     call_initiator: str = "RP"
+    #: RFC 9396: the parsed details, and the approval they ask for (idp.authn.approval).
+    authorization_details: tuple[dict[str, Any], ...] = ()
+    approval: Approval | None = None
 
     def __repr__(self) -> str:
         return f"Accepted(scope={self.scope!r}, expires_in={self.expires_in})"
+
+
+def approval_binding(issuer: str, client_id: str, audit_id: str) -> str:
+    """What identifies a backchannel request in the approval made for it, shaped as the code
+    flow's (idp.oidc.authorize.approval_binding): the request is named by its audit id (the
+    SHA-256 of the auth_req_id, `audit_id_for`), never by the bearer value itself."""
+    return f"{issuer} {client_id} {audit_id}"
 
 
 def valid_auth_req_id(value: Any) -> bool:
@@ -176,6 +194,7 @@ class CibaService:
             acr_values=accepted.acr_values,
             notification_token=accepted.notification_token,
             grace=self.settings.ciba.remember_seconds,
+            authorization_details=accepted.authorization_details,
         )
         await self.store.put(REQUEST, req.id, req.to_json(), req.ttl)
         try:  # no account of it, no request
@@ -185,11 +204,17 @@ class CibaService:
                     client_id=client.client_id,
                     subject=req.sub,
                     delivery_mode=req.delivery_mode,
+                    approval=accepted.approval,
                 )
             )
         except Exception:
             await self.store.delete(REQUEST, req.id)
             raise
+        binding = (
+            None
+            if accepted.approval is None
+            else approval_binding(self.settings.issuer, client.client_id, req.audit_id)
+        )
         try:
             failure = await self.authenticator.start(
                 BackchannelRequest(
@@ -204,6 +229,8 @@ class CibaService:
                         "sign": client.ciba_sign_binding_message,
                         "expires_in": accepted.expires_in,
                     },
+                    approval=accepted.approval,
+                    approval_binding=binding,
                 )
             )
         except Exception as exc:  # an authenticator bug must not become a 500 with details
@@ -319,6 +346,18 @@ class CibaService:
             await self._finish(req, Status.DENIED, "subject_mismatch")
             return
         released = claims_mod.release(result.claims, req.scope.split(), registered, client)
+        if req.authorization_details:
+            # The approval's evidence, for the ID token whatever the scopes (Signature
+            # Extension §5.2: "MUST" be in the ID token), as in the code flow.
+            evidence = claims_mod.evidence_of(result.claims)
+            if evidence.keys() != EVIDENCE_CLAIMS:
+                log.warning(
+                    "ciba authentication for client %s came without the approval's evidence",
+                    client.client_id,
+                )
+                await self._finish(req, Status.DENIED, "no_approval")
+                return
+            released |= evidence
         payload = {
             "acr": result.acr,
             "amr": list(result.amr),
@@ -390,10 +429,12 @@ class CibaService:
         consumed = await self.store.consume(REQUEST, auth_req_id)
         if consumed is None or not consumed.first:
             raise InvalidGrantError("the auth_req_id is unknown, expired long ago or used")
-        # The claims are not needed any more once they leave with the tokens.
-        await self.store.update(
-            REQUEST, auth_req_id, req.with_outcome(Status.REDEEMED, None).to_json()
+        # The claims (and the approved text) are not needed any more once they leave with the
+        # tokens.
+        redeemed = dataclasses.replace(
+            req.with_outcome(Status.REDEEMED, None), authorization_details=()
         )
+        await self.store.update(REQUEST, auth_req_id, redeemed.to_json())
         return req
 
     async def _check_interval(self, req: CibaRequest) -> None:

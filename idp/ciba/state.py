@@ -58,17 +58,26 @@ class CibaRequest:
     # When approved: acr, amr, auth_time and the claims the granted scopes release.
     result: dict[str, Any] | None = field(default=None, repr=False)
     grace: float = GRACE
+    #: RFC 9396: what the person is asked to approve (the parsed details), granted with the
+    #: tokens once they approved it. Holds the client's text: not in repr.
+    authorization_details: tuple[dict[str, Any], ...] = field(default=(), repr=False)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["acr_values"] = list(self.acr_values)
+        d["authorization_details"] = list(self.authorization_details)
         d["status"] = self.status.value
         return d
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> CibaRequest:
         return cls(
-            **{**d, "acr_values": tuple(d.get("acr_values", ())), "status": Status(d["status"])}
+            **{
+                **d,
+                "acr_values": tuple(d.get("acr_values", ())),
+                "authorization_details": tuple(d.get("authorization_details", ())),
+                "status": Status(d["status"]),
+            }
         )
 
     def with_outcome(

@@ -92,6 +92,10 @@ class CibaAudit(Base):
     delivery_mode: Mapped[str | None] = mapped_column(String(8), nullable=True)
     finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     tokens_issued_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    #: What the person was asked to approve (RFC 9396 authorization_details), if anything: its
+    #: type and `Approval.digest` (SHA-256 of the detail), never its text.
+    approval_type: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    approval_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class SubjectLink(Base):
