@@ -59,6 +59,11 @@ DEFAULT_SCOPES: dict[str, list[str]] = {
     ],
     "profile": ["name", "given_name", "family_name", "birthdate"],
     "ssn": ["ssn"],
+    # OIDC Sweden Signature Extension 1.1 §2, §5.3 (idp.oidc.sign_request): a signature in the
+    # ID token, or an approval for an external signing service. A client gets them only when
+    # its entry lists them.
+    "https://id.oidc.se/scope/sign": ["https://id.oidc.se/claim/userSignature"],
+    "https://id.oidc.se/scope/signApproval": [],
     "bankid_evidence": [
         "bankid_issue_date",
         "bankid_signature",

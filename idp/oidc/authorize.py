@@ -250,7 +250,7 @@ class AuthorizationEndpoint:
             return False
         # An approval (a signature, a payment) is made now, by the person, in BankID: an
         # earlier login never stands in for it (Signature Extension §5.1).
-        if req.authorization_details:
+        if req.approves:
             return False
         if req.max_age is not None and self.clock.now() - session.auth_time > req.max_age:
             return False
@@ -294,7 +294,7 @@ class AuthorizationEndpoint:
         released = claims_mod.release(
             session.claims, req.scope.split(), self.registry.current, client, extra
         )
-        if req.authorization_details:
+        if req.approves:
             # The approval's evidence, for the ID token whatever the scopes (Signature
             # Extension §5.2: "MUST" be in the ID token); kept in the grant, sealed.
             released |= {k: v for k, v in session.claims.items() if k in EVIDENCE_CLAIMS}
@@ -406,7 +406,7 @@ class AuthorizationEndpoint:
                 UnmetAuthenticationRequirements("the login did not meet the essential acr"),
             )
         try:
-            if req.authorization_details:
+            if req.approves:
                 # An approval leaves single sign-on as it was: no session starts or ends, and
                 # nothing of the approval is kept in one (Signature Extension §5.1).
                 return await self._respond_with_code(client, req, _approval_session(auth))

@@ -97,8 +97,8 @@ class TokenGenerator:
             released = claims_mod.release(
                 user.auth.claims, scopes, client.registered, settings, extra
             )
-            if user.auth.authorization_details:
-                released |= claims_mod.evidence_of(user.auth.claims)
+            # An approval's evidence (only an approval's grant has any), whatever the scopes.
+            released |= claims_mod.evidence_of(user.auth.claims)
             out["id_token"] = self.tokens.id_token(
                 client=settings,
                 sub=user.sub,

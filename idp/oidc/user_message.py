@@ -56,7 +56,7 @@ def metadata() -> dict[str, Any]:
     }
 
 
-def _decode(value: object) -> str:
+def _decode(value: object, max_encoded: int = MAX_ENCODED_LENGTH) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError("userMessage message must be base64 of UTF-8 text")
     try:
@@ -68,10 +68,8 @@ def _decode(value: object) -> str:
         raise ValueError("userMessage message is empty")
     if _CONTROL.search(text):
         raise ValueError("userMessage message contains control characters")
-    if len(base64.b64encode(text.encode("utf-8"))) > MAX_ENCODED_LENGTH:
-        raise ValueError(
-            f"userMessage message is too long ({MAX_ENCODED_LENGTH} characters after base64)"
-        )
+    if len(base64.b64encode(text.encode("utf-8"))) > max_encoded:
+        raise ValueError(f"userMessage message is too long ({max_encoded} characters after base64)")
     return text
 
 
@@ -80,11 +78,15 @@ def _primary(tag: str) -> str:
 
 
 def parse_user_message(
-    value: str | Mapping[str, Any] | None, *, locales: tuple[str, ...] = ()
+    value: str | Mapping[str, Any] | None,
+    *,
+    locales: tuple[str, ...] = (),
+    max_encoded: int = MAX_ENCODED_LENGTH,
 ) -> UserMessage | None:
     """The message a request asks to show, chosen for `locales` (``ui_locales`` order); None
     when the parameter is absent or empty. Raises ValueError, with a description that never
-    repeats the input, for a value this provider must refuse."""
+    repeats the input, for a value this provider must refuse. `max_encoded`: the longest
+    variant, in base64 characters (a text to sign may be longer than a login's message)."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, str):
@@ -105,7 +107,7 @@ def parse_user_message(
         m = _MEMBER.match(key) if isinstance(key, str) else None
         if m is None:
             continue  # other members (mime_type, extensions) are not messages
-        text = _decode(member)
+        text = _decode(member, max_encoded)
         if markdown and _HTML.search(text):
             raise ValueError("userMessage markdown must not contain HTML")
         if m.group(1) is None:
