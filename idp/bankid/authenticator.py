@@ -140,6 +140,21 @@ class _Login:
     def flows(self) -> tuple[Flow, ...]:
         return flows_for(self.request.acr_values)
 
+    @property
+    def named_person(self) -> str | None:
+        """The person the client named (only an authenticated request can)."""
+        return pnr.from_login_hint(self.request.login_hint)
+
+    @property
+    def identifying(self) -> bool:
+        """An approval for a named person whose BankID identification has not happened yet:
+        the first of its two orders (`/auth`, then `/sign` or `/payment`)."""
+        return (
+            self.request.approval is not None
+            and self.named_person is not None
+            and not self.state.get("identified")
+        )
+
 
 class BankIDAuthenticator:
     acr_values = (ACR_BANKID, ACR_SAME_DEVICE, ACR_QR)
@@ -197,6 +212,9 @@ class BankIDAuthenticator:
         if approval is not None:
             # What is to be approved, before anything starts at BankID; never sent on by
             # script: the person reads it and chooses Approve (one of the ways) or Cancel.
+            # For a named person, nothing of it is shown until BankID has identified that
+            # person (Signature Extension §5.1): the page then offers the identification.
+            identify = ctx.identifying
             platform = detect_platform(request.headers.get("user-agent"))
             return self.templates.render(
                 request,
@@ -205,9 +223,10 @@ class BankIDAuthenticator:
                     "txn": ctx.txn,
                     "client_name": ctx.request.client_name,
                     **_titles(approval),
-                    "payment": _payment_view(approval),
+                    "identify_first": identify,
+                    "payment": None if identify else _payment_view(approval),
                     "text_html": None
-                    if approval.text is None
+                    if identify or approval.text is None
                     else approval_html(approval.text, markdown=approval.markdown),
                     "flows": [str(f) for f in ctx.flows],
                     "mobile": platform.is_mobile,
@@ -294,7 +313,7 @@ class BankIDAuthenticator:
             {
                 "txn": ctx.txn,
                 "client_name": ctx.request.client_name,
-                **_titles(ctx.request.approval),
+                **_titles(None if ctx.identifying else ctx.request.approval),
                 "flow": str(snap.flow),
                 "view": view,
                 "launch": launch,
@@ -375,8 +394,11 @@ class BankIDAuthenticator:
         if snap is None or snap.status is not Status.COMPLETE or snap.needs_return:
             return RedirectResponse(self._url("/bankid/wait", ctx.txn), status_code=303)
         approval = ctx.request.approval
-        if snap.record.get("kind") != (None if approval is None else approval.type):
-            return self._bad_request(request)  # an order of another kind than this login's
+        expected = None if approval is None or ctx.identifying else approval.type
+        if snap.record.get("kind") != expected:
+            return self._bad_request(request)  # an order of another kind than this step's
+        if ctx.identifying:
+            return await self._identified(request, ctx, snap)
         result = self._authentication(snap)
         await self.orders.forget(snap.order_id)
         await self.store.delete(LOGIN, ctx.txn)
@@ -403,6 +425,21 @@ class BankIDAuthenticator:
         return await self.handoff.finish(request, ctx.txn, failure)
 
     # ------------------------------------------------------------------ helpers
+
+    async def _identified(self, request: Request, ctx: _Login, snap: Snapshot) -> Response:
+        """The named person's identification before an approval completed: if BankID
+        identified exactly that person (the order carried the requirement, this checks it
+        again), the approval is shown next; anyone else ends the login as refused."""
+        number = (snap.completion or {}).get("personal_number")
+        await self.orders.forget(snap.order_id)
+        if number is None or number != ctx.named_person:
+            await self.store.delete(LOGIN, ctx.txn)
+            failure = Failure(FailureReason.REJECTED, "Another person was identified.")
+            return await self.handoff.finish(request, ctx.txn, failure)
+        ctx.state["oid"] = None
+        ctx.state["identified"] = True
+        await self._save(ctx)
+        return RedirectResponse(self._url("/bankid/login", ctx.txn), status_code=303)
 
     async def _start_order(self, request: Request, ctx: _Login, flow: Flow) -> Response:
         platform = detect_platform(request.headers.get("user-agent"))
@@ -431,7 +468,7 @@ class BankIDAuthenticator:
             ),
             user_visible_data=shown,
             markdown=message is not None and message.markdown,
-            approval=ctx.request.approval,
+            approval=None if ctx.identifying else ctx.request.approval,
             approval_binding=ctx.request.approval_binding or "",
         )
         ctx.state["oid"] = order_id

@@ -104,6 +104,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "sv": "{client} ber dig att godkänna det här.",
         "en": "{client} asks you to approve this.",
     },
+    "approval.identify_first": {
+        "sv": "Först identifierar du dig med BankID. Sedan visas det du ska godkänna.",
+        "en": "First, identify yourself with BankID. Then you will see what to approve.",
+    },
     "approval.what": {"sv": "Det här godkänner du", "en": "What you approve"},
     "approval.amount": {"sv": "Belopp", "en": "Amount"},
     "approval.recipient": {"sv": "Mottagare", "en": "Recipient"},

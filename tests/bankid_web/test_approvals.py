@@ -17,6 +17,7 @@ import pytest
 from idp.authn.approval import AUTHN_EVIDENCE, USER_SIGNATURE
 from tests.bankid_web.conftest import build_app, make_settings
 from tests.bankid_web.support import (
+    ANNA,
     ISSUER,
     RP_CB,
     RP_SECRET,
@@ -299,3 +300,30 @@ async def test_a_replayed_code_of_an_approval_is_refused(app, clock):
         auth=("rp", RP_SECRET),
     )
     assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
+
+
+async def test_a_named_person_is_identified_before_anything_is_shown_to_approve(app, clock):
+    """Signature Extension §5.1, for any approval of a named person: BankID first identifies
+    that person (/auth with the personal number as requirement); only then does the summary
+    page show the text, and the signature order is restricted to the same person."""
+    b = Browser(app)
+    page = await open_approval(app, b, [sign_detail()], login_hint=ANNA)
+    assert 'id="identify-first"' in page.text
+    assert "låneavtalet" not in page.text and 'id="approval-text"' not in page.text
+    await b.submit("/bankid/start", {"flow": "qr"})
+    assert "låneavtalet" not in b.page.text  # the wait page of the identification neither
+    await scan(app, b)
+    done = await poll_until(b, clock, "complete")
+    page = await b.get(done["next"])  # identified: on to the summary page
+    assert page.status_code == 200 and "låneavtalet" in page.text
+    assert 'id="identify-first"' not in page.text
+    assert app.state.link.calls["auth"] == 1 and app.state.link.calls["sign"] == 0
+    tokens = await approve(app, clock, b)
+    assert app.state.link.calls["sign"] == 1
+    kinds = {str(o.kind): o for o in simulator_book(app)._orders.values()}
+    assert set(kinds) == {"auth", "sign"}
+    assert kinds["auth"].required_personal_number == ANNA
+    assert kinds["sign"].required_personal_number == ANNA
+    id_token = jwt.decode(tokens["id_token"], options={"verify_signature": False})
+    assert id_token[USER_SIGNATURE]
+    await b.aclose()
