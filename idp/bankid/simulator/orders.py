@@ -64,6 +64,30 @@ class Via(StrEnum):
     PAGE = "page"  # the human page: the tester acts as the app, no QR needed
 
 
+@dataclass(frozen=True)
+class Transaction:
+    """A /payment order's ``userVisibleTransaction`` (reference 1.3), as the app shows it; the
+    RP API checked it (``check_payment``)."""
+
+    transaction_type: str  # card | npa
+    recipient_name: str
+    amount: str | None = None  # with currency, or neither ("money" is optional, never for npa)
+    currency: str | None = None
+    risk_warning: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The wire form, as the RP sent it."""
+        body: dict[str, Any] = {
+            "transactionType": self.transaction_type,
+            "recipient": {"name": self.recipient_name},
+        }
+        if self.amount is not None:
+            body["money"] = {"amount": self.amount, "currency": self.currency}
+        if self.risk_warning is not None:
+            body["riskWarning"] = self.risk_warning
+        return body
+
+
 class Action(StrEnum):
     APPROVE = "approve"
     CANCEL = "cancel"
@@ -95,6 +119,9 @@ class Order:
     user_visible_data: str | None = None
     user_non_visible_data: str | None = None
     user_visible_data_format: str | None = None
+    #: /payment only: what the app shows besides the text, and the RP's riskFlags.
+    transaction: Transaction | None = None
+    risk_flags: tuple[str, ...] = ()
     auto_start_token: str | None = None
     qr_start_token: str | None = None
     qr_start_secret: str | None = field(default=None, repr=False)
@@ -143,6 +170,9 @@ class AppResult:
     #: What the app showed: the order's userVisibleData (decoded) and its format.
     user_visible_data: str | None = None
     user_visible_data_format: str | None = None
+    #: A payment's userVisibleTransaction and riskFlags, as the app had them.
+    transaction: Transaction | None = None
+    risk_flags: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -159,6 +189,10 @@ class AppResult:
         if self.user_visible_data is not None:
             body["userVisibleData"] = self.user_visible_data
             body["userVisibleDataFormat"] = self.user_visible_data_format or "plaintext"
+        if self.transaction is not None:
+            body["userVisibleTransaction"] = self.transaction.to_json()
+        if self.risk_flags:
+            body["riskFlags"] = list(self.risk_flags)
         return body
 
 
@@ -480,6 +514,8 @@ class OrderBook:
             return_url=order.return_url if via is Via.AUTOSTART else None,
             user_visible_data=order.visible_text,
             user_visible_data_format=order.user_visible_data_format,
+            transaction=order.transaction,
+            risk_flags=order.risk_flags,
         )
 
     def _timeline(

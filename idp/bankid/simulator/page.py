@@ -41,6 +41,14 @@ TEXTS: dict[str, tuple[str, str]] = {
     "required": ("Ordern kräver denna person", "The order requires this person"),
     "message": ("Text i appen", "Text in the app"),
     "markdown": ("(simpleMarkdownV1)", "(simpleMarkdownV1)"),
+    "transaction": ("Transaktion i appen", "Transaction in the app"),
+    "transaction_type": ("Transaktionstyp", "Transaction type"),
+    "card": ("Kortbetalning (card)", "Card payment (card)"),
+    "npa": ("Bekräftelse utan betalning (npa)", "Non-payment authentication (npa)"),
+    "recipient": ("Mottagare", "Recipient"),
+    "amount": ("Belopp", "Amount"),
+    "risk_warning": ("Riskvarning", "Risk warning"),
+    "risk_flags": ("Riskflaggor", "Risk flags"),
     "approve": ("Godkänn", "Approve"),
     "cancel": ("Avbryt", "Cancel"),
     "decline_call": ("Neka samtal", "Decline call"),
@@ -83,6 +91,8 @@ class HumanPage:
                 "required": order.required_personal_number,
                 "message": order.visible_text,
                 "markdown": order.user_visible_data_format == "simpleMarkdownV1",
+                "transaction": order.transaction,
+                "risk_flags": order.risk_flags,
                 "action_url": request.url_for("simulator_act", order_ref=order.order_ref).path,
             }
             for order, state in sorted(

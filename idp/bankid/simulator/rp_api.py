@@ -30,7 +30,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from idp.authn.personal_number import is_valid
-from idp.bankid.simulator.orders import AlreadyInProgressError, Kind, Order, OrderBook
+from idp.bankid.simulator.orders import (
+    AlreadyInProgressError,
+    Kind,
+    Order,
+    OrderBook,
+    Transaction,
+)
 from idp.bankid.simulator.settings import Fault, SimulatorSettings, UnknownOrderRef
 
 
@@ -219,7 +225,9 @@ def check_device(body: Body) -> None:
             raise invalid("Incorrect web.referringDomain")
 
 
-def check_payment(body: Body) -> None:
+def check_payment(body: Body) -> Body:
+    """``userVisibleTransaction`` and ``riskFlags`` of /payment (reference 1.3), as the order
+    keeps them for the app to show."""
     tx = body.get("userVisibleTransaction")
     if not isinstance(tx, dict):
         raise invalid("Missing userVisibleTransaction")
@@ -241,9 +249,22 @@ def check_payment(body: Body) -> None:
             or not re.fullmatch(r"[A-Z]{3}", money["currency"])
         ):
             raise invalid("Incorrect userVisibleTransaction.money")
+    warning = tx.get("riskWarning")
+    if warning is not None and not isinstance(warning, str):
+        raise invalid("Incorrect userVisibleTransaction.riskWarning")
     flags = body.get("riskFlags", [])
     if not isinstance(flags, list) or not all(f in _RISK_FLAGS for f in flags):
         raise invalid("Incorrect riskFlags")
+    return {
+        "transaction": Transaction(
+            transaction_type=kind,
+            recipient_name=recipient["name"],
+            amount=money["amount"] if money is not None else None,
+            currency=money["currency"] if money is not None else None,
+            risk_warning=warning,
+        ),
+        "risk_flags": tuple(flags),
+    }
 
 
 def check_order_ref(body: Body) -> str:
@@ -335,7 +356,7 @@ class RPApi:
             fields = {"end_user_ip": check_end_user_ip(body), **check_return(body)}
             check_device(body)
             if kind is Kind.PAYMENT:
-                check_payment(body)
+                fields.update(check_payment(body))
         limits = _AUTH_LIMITS if kind in (Kind.AUTH, Kind.PHONE_AUTH) else _SIGN_LIMITS
         visible_required = kind in (Kind.SIGN, Kind.PHONE_SIGN)
         fields.update(check_data(body, limits, visible_required=visible_required))

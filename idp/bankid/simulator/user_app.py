@@ -8,7 +8,9 @@ The contract integration tests rely on (documented in docs/bankid-simulator.md):
   person); unknown fields are refused so a typo never silently acts as the default person;
 * success: 200 with JSON describing what happened (order, flow, person's name, the pending hint
   codes the RP will see, the final outcome and when, for autostart the order's returnUrl, and
-  the text the app showed: ``userVisibleData`` decoded, with ``userVisibleDataFormat``);
+  the text the app showed: ``userVisibleData`` decoded, with ``userVisibleDataFormat``, and
+  for a payment ``userVisibleTransaction`` and ``riskFlags`` as the RP sent them; never
+  ``userNonVisibleData``, which the app does not show);
 * refusal: 4xx with ``{"error": ..., "detail": ...}`` saying exactly why.
 """
 
