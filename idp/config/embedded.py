@@ -28,6 +28,8 @@ def embedded_default(host: str = "127.0.0.1", port: int = 8000) -> Settings:
                 "post_logout_redirect_uris": [f"{issuer}/demo"],
                 "grant_types": ["authorization_code", "refresh_token"],
                 "scope": "openid profile ssn bankid_evidence",
+                # The demo's "Sign a text" and "Approve a payment" (idp.demo).
+                "authorization_details_types": ["se.bankid.sign", "se.bankid.payment"],
             },
             {
                 "client_id": DEMO_CIBA_CLIENT_ID,
