@@ -202,5 +202,6 @@ __all__ = [
     "Pending",
     "Result",
     "UserMessage",
+    "approval",
     "personal_number",
 ]

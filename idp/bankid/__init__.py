@@ -51,7 +51,7 @@ from idp.bankid.models import (
     UserVisibleTransaction,
     WebDevice,
 )
-from idp.bankid.orders import LoginOrders
+from idp.bankid.orders import COLLECT_WAIT, LoginOrders
 from idp.bankid.phone import PhoneAuthenticator
 from idp.bankid.qr import current_qr_payload, elapsed_seconds, qr_auth_code, qr_payload, qr_svg
 from idp.bankid.rfa import RFA, Message, message
@@ -67,6 +67,7 @@ from idp.bankid.tls import (
 )
 
 __all__ = [
+    "COLLECT_WAIT",
     "PRODUCTION_BASE_URL",
     "RFA",
     "ROOT_CA_FILES",
@@ -125,6 +126,7 @@ __all__ = [
     "desktop_link",
     "detect_platform",
     "elapsed_seconds",
+    "evidence",
     "launch_link",
     "make_client",
     "message",

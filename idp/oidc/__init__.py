@@ -14,7 +14,7 @@ from idp.oidc.client_auth import (
     KeySource,
 )
 from idp.oidc.client_keys import Resolver
-from idp.oidc.http import BadRequest, PreparedRequest, oauth_json, read_form
+from idp.oidc.http import MAX_PAR_BODY, BadRequest, PreparedRequest, oauth_json, read_form
 from idp.oidc.issuance import TokenUser
 from idp.oidc.provider import AuthenticatorFactory, OpenIDProvider
 from idp.oidc.subject import subject_for
@@ -24,6 +24,7 @@ from idp.oidc.tokens import AuthContext, new_id
 __all__ = [
     "AUTH_METHODS",
     "CONFIDENTIAL_METHODS",
+    "MAX_PAR_BODY",
     "AuthContext",
     "AuthenticatorFactory",
     "BadRequest",

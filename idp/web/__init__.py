@@ -19,5 +19,6 @@ __all__ = [
     "error_page",
     "errors",
     "i18n",
+    "markdown",
     "overload",
 ]

@@ -462,3 +462,35 @@ def test_a_broken_install_says_what_is_missing_in_one_line(installed):
             assert "no migrations" in out.stderr and "reinstall" in out.stderr
     finally:
         (site / "migrations-away").rename(migrations)
+
+
+def test_evidence_verify_runs_from_the_install(installed):
+    """`idp evidence verify` finds BankID's roots and the simulator's CA inside the install."""
+    make = (
+        "import base64, json, random, time\n"
+        "from idp.bankid.simulator.evidence import EvidenceFactory\n"
+        "from idp.bankid.simulator.persons import person_for\n"
+        "sig, ocsp = EvidenceFactory(random.Random(1)).signature(\n"
+        "    person_for('198501012382'), time.time(),\n"
+        "    user_visible_data=base64.b64encode('Jag godkänner.'.encode()).decode(),\n"
+        "    user_non_visible_data=None, visible_format=None, function='Signing')\n"
+        "print(json.dumps({'userSignature': sig, 'authnEvidence': ocsp}))\n"
+    )
+    evidence = subprocess.run(
+        [installed.python, "-c", make],
+        cwd=installed.home, env=installed.env, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    ok = subprocess.run(
+        [installed.bin / "idp", "evidence", "verify", "-", "--expect-text", "Jag godkänner."],
+        input=evidence, cwd=installed.home, env=installed.env, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    assert "Jag godkänner." in ok.stdout and "OK" in ok.stdout
+    wrong = subprocess.run(
+        [installed.bin / "idp", "evidence", "verify", "-", "--environment", "production"],
+        input=evidence, cwd=installed.home, env=installed.env, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert wrong.returncode == 1 and "Traceback" not in wrong.stderr
+    assert len(wrong.stderr.strip().splitlines()) == 1, wrong.stderr
