@@ -36,6 +36,7 @@ from idp.ciba import CIBA, Ciba, install_ciba
 from idp.ciba import PATH as CIBA_PATH
 from idp.clock import Clock, SystemClock
 from idp.config import (
+    CIBA_GRANT,
     EMBEDDED_SOURCE,
     BankIDSettings,
     ConfigError,
@@ -509,6 +510,8 @@ def backchannel_login(
         # A follower's lease outlasts two BankID calls that time out: then another takes over.
         follow_lease=2 * settings.bankid.timeout_seconds,
     )
+    # An approval made through CIBA keeps its evidence as one in the browser does.
+    provider.bridge.bind(CIBA_GRANT, evidence=provider.evidence)
     if owned is not None:
         ciba.closing.append(owned.aclose)
     return ciba

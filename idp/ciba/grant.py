@@ -24,10 +24,11 @@ from authlib.oauth2.rfc6749 import InvalidRequestError, UnauthorizedClientError
 from authlib.oauth2.rfc6749.grants import BaseGrant, TokenEndpointMixin
 from sqlalchemy.exc import SQLAlchemyError
 
-from idp.ciba.service import CibaRequest, CibaService
+from idp.ciba.service import CibaRequest, CibaService, approval_binding
 from idp.config import CIBA_GRANT
 from idp.oidc.bridge import OAuthBridge
 from idp.oidc.client_auth import CONFIDENTIAL_METHODS
+from idp.oidc.evidence import EvidenceStore
 from idp.oidc.grants import GrantDescriptor, LoopGrant
 from idp.oidc.issuance import TokenUser
 from idp.oidc.tokens import AuthContext, new_id
@@ -42,6 +43,8 @@ class CibaGrant(LoopGrant, BaseGrant, TokenEndpointMixin):
     TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_METHODS
     bridge: OAuthBridge
     service: ClassVar[CibaService]
+    #: Where an approval's evidence is kept (the app binds it with the service).
+    evidence: ClassVar[EvidenceStore | None] = None
     _redeemed: CibaRequest | None = None
     _user: TokenUser | None = None
 
@@ -98,6 +101,17 @@ class CibaGrant(LoopGrant, BaseGrant, TokenEndpointMixin):
                 auth=auth,
                 refresh_scope=refresh_scope,
             )
+            if req.authorization_details and self.evidence is not None:
+                # Kept before the tokens leave: if it cannot be, no tokens (idp.oidc.evidence).
+                self.evidence.keep(
+                    client_id=client.client_id,
+                    sub=req.sub,
+                    auth=auth,
+                    details=req.authorization_details,
+                    binding=approval_binding(
+                        self.bridge.settings.issuer, client.client_id, req.audit_id
+                    ),
+                )
             try:
                 self.service.audit.tokens_issued(req.audit_id)
             except SQLAlchemyError:

@@ -547,6 +547,14 @@ class LimitsSettings(_Strict):
     max_in_flight: int = Field(default=1000, ge=1, le=100_000)
 
 
+class EvidenceSettings(_Strict):
+    """Approval evidence (idp.oidc.evidence): how long the provider keeps what a person
+    approved, and its signature, for the client that asked (POST /evidence)."""
+
+    # Days a row is kept after the approval; then it is gone (404, and purged).
+    retention_days: int = Field(default=365, ge=1, le=3650)
+
+
 class Settings(_Strict):
     """One configuration file (or the embedded default), validated; frozen, and never changed.
 
@@ -577,6 +585,7 @@ class Settings(_Strict):
     request_objects: RequestObjectSettings = Field(default_factory=RequestObjectSettings)
     par: ParSettings = Field(default_factory=ParSettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
+    evidence: EvidenceSettings = Field(default_factory=EvidenceSettings)
     scopes: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_SCOPES))
     # Scopes whose claims a client may also ask for one by one with the `claims` request
     # parameter (OIDC Core §5.5). Claims of other scopes (the personal number, BankID evidence)

@@ -14,6 +14,7 @@ from idp.oidc.client_auth import (
     KeySource,
 )
 from idp.oidc.client_keys import Resolver
+from idp.oidc.evidence import EvidenceStore
 from idp.oidc.http import MAX_PAR_BODY, BadRequest, PreparedRequest, oauth_json, read_form
 from idp.oidc.issuance import TokenUser
 from idp.oidc.provider import AuthenticatorFactory, OpenIDProvider
@@ -30,6 +31,7 @@ __all__ = [
     "BadRequest",
     "ClientAuthenticationFailed",
     "ClientAuthenticator",
+    "EvidenceStore",
     "KeySource",
     "OAuthBridge",
     "OpenIDProvider",

@@ -41,6 +41,7 @@ from idp.oidc.errors import (
     TemporarilyUnavailable,
     UnmetAuthenticationRequirements,
 )
+from idp.oidc.evidence import EvidenceStore
 from idp.oidc.sessions import LoginTransactions, Sessions, SSOSession
 from idp.oidc.subject import subject_for
 from idp.oidc.tokens import AuthContext, TokenService, new_id
@@ -134,6 +135,8 @@ class AuthorizationEndpoint:
         self.templates = templates
         self.subject_secret = subject_secret
         self.authenticator: BrowserAuthenticator | None = None
+        #: Where each approval's evidence is kept (the provider sets it).
+        self.evidence: EvidenceStore | None = None
         #: What the checks use; the provider adds request objects and pushed requests.
         self.services = Services(settings=settings, registry=registry, keys=keys, clock=clock)
 
@@ -286,7 +289,11 @@ class AuthorizationEndpoint:
         )
 
     async def _respond_with_code(
-        self, client: ClientSettings, req: ValidatedRequest, session: SSOSession
+        self,
+        client: ClientSettings,
+        req: ValidatedRequest,
+        session: SSOSession,
+        binding: str | None = None,
     ) -> Response:
         extra = claims_mod.requested_names(
             req.claims_request, "userinfo"
@@ -310,17 +317,30 @@ class AuthorizationEndpoint:
         code = new_id(32)
         grant_id = new_id(24)
         ttl = self.settings.tokens.authorization_code_ttl_seconds
-        # The grant exists from the moment its code does, so a replay can always revoke it.
-        await run_db(
-            lambda: self.tokens.create_grant(
+        sub = subject_for(self.subject_secret, client, session.subject)
+
+        def store() -> None:
+            # The grant exists from the moment its code does, so a replay can always revoke it.
+            self.tokens.create_grant(
                 grant_id=grant_id,
                 client=client,
-                sub=subject_for(self.subject_secret, client, session.subject),
+                sub=sub,
                 sid=session.sid,
                 scope=req.scope,
                 auth=auth,
             )
-        )
+            # An approval's evidence is kept before its code exists: if it cannot be, the
+            # approval fails as a grant that cannot be stored does (idp.oidc.evidence).
+            if req.approves and self.evidence is not None:
+                self.evidence.keep(
+                    client_id=client.client_id,
+                    sub=sub,
+                    auth=auth,
+                    details=req.authorization_details or req.sign_request,
+                    binding=binding,
+                )
+
+        await run_db(store)
         value = {
             "client_id": client.client_id,
             "redirect_uri": req.redirect_uri,
@@ -409,7 +429,8 @@ class AuthorizationEndpoint:
             if req.approves:
                 # An approval leaves single sign-on as it was: no session starts or ends, and
                 # nothing of the approval is kept in one (Signature Extension §5.1).
-                return await self._respond_with_code(client, req, _approval_session(auth))
+                binding = approval_binding(self.settings.issuer, client.client_id, txn)
+                return await self._respond_with_code(client, req, _approval_session(auth), binding)
             previous = await self.sessions.current(request)
             if previous is not None:
                 await self.sessions.end(previous)

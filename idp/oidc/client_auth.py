@@ -98,7 +98,7 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
 
     CLIENT_AUTH_METHOD = "private_key_jwt"
     #: Where assertions may be sent; each of these URLs (and the issuer) is an accepted `aud`.
-    PATHS = ("/token", "/introspect", "/revoke", "/backchannel-authentication", "/par")
+    PATHS = ("/token", "/introspect", "/revoke", "/backchannel-authentication", "/par", "/evidence")
 
     def __init__(self, issuer: str, clock: Clock, store: TTLStore, keys: KeySource) -> None:
         super().__init__(validate_jti=True, leeway=30)

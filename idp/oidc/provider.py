@@ -7,6 +7,8 @@ from typing import Any
 
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from idp.authn import BrowserAuthenticator, LoginHandoff
@@ -27,6 +29,8 @@ from idp.oidc.client_auth import (
 )
 from idp.oidc.client_keys import ClientKeys, ClientKeysError, Resolver, system_resolver
 from idp.oidc.discovery import Discovery
+from idp.oidc.evidence import PATH as EVIDENCE_PATH
+from idp.oidc.evidence import EvidenceStore, retrieve
 from idp.oidc.grants import OAUTH_GRANTS, GrantRegistry
 from idp.oidc.logout import Logout
 from idp.oidc.par import PushedAuthorizationEndpoint, PushedRequests
@@ -73,6 +77,8 @@ class OpenIDProvider:
             settings, client_keys=self.client_keys, keys=keys, store=store, clock=clock
         )
         self.tokens = TokenService(settings, keys, db, clock, grant_secret)
+        # Each approval's evidence, kept for the retention period (POST /evidence).
+        self.evidence = EvidenceStore.from_settings(settings, db, clock, grant_secret)
         self.sessions = Sessions(store, clock, settings.session, cookies)
         self.authorization = AuthorizationEndpoint(
             settings=settings,
@@ -88,6 +94,7 @@ class OpenIDProvider:
             subject_secret=subject_secret,
         )
         self.authorization.services.request_objects = self.request_objects
+        self.authorization.evidence = self.evidence
         self.pushed = PushedRequests(store, clock, settings)
         self.authorization.services.pushed = self.pushed
         self.bridge = OAuthBridge(
@@ -127,6 +134,12 @@ class OpenIDProvider:
     async def _key_set(self, client: ClientSettings, kid: str | None) -> list[dict[str, Any]]:
         return await self.client_keys.key_set(client, kid=kid)
 
+    async def evidence_endpoint(self, request: Request) -> Response:
+        """POST /evidence: an approval's evidence, for the client that asked for it."""
+        return await self.bridge.respond(
+            request, lambda prepared: retrieve(self.bridge, self.evidence, prepared)
+        )
+
     def attach(self, factory: AuthenticatorFactory) -> BrowserAuthenticator:
         """Give the authenticator its hand-off (the authorization endpoint) and keep it."""
         self.authenticator = factory(self.authorization)
@@ -146,6 +159,7 @@ class OpenIDProvider:
             Route("/userinfo", self.userinfo.endpoint, methods=["GET", "POST"]),
             Route("/introspect", self.bridge.introspection_endpoint, methods=["POST"]),
             Route("/revoke", self.bridge.revocation_endpoint, methods=["POST"]),
+            Route(EVIDENCE_PATH, self.evidence_endpoint, methods=["POST"]),
             Route("/logout", self.logout.endpoint, methods=["GET", "POST"]),
             Route("/logout/confirm", self.logout.confirm, methods=["POST"]),
         ]

@@ -16,12 +16,20 @@ from idp.store.db import (
     schema_is_current,
 )
 from idp.store.memory import MemoryTTLStore
-from idp.store.models import CibaAudit, Grant, RefreshToken, SigningKey, SubjectLink
+from idp.store.models import (
+    ApprovalEvidence,
+    CibaAudit,
+    Grant,
+    RefreshToken,
+    SigningKey,
+    SubjectLink,
+)
 from idp.store.secrets import sealer, server_secret
 from idp.store.ttl import StoreBusy, StoreUnavailable, TTLStore
 
 __all__ = [
     "DRIVER_UNAVAILABLE",
+    "ApprovalEvidence",
     "CibaAudit",
     "DatabaseUnavailable",
     "Grant",

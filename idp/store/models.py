@@ -111,3 +111,26 @@ class SubjectLink(Base):
     identity: Mapped[str] = mapped_column(Text)
     created_at: Mapped[float] = mapped_column(Float)
     expires_at: Mapped[float] = mapped_column(Float, index=True)
+
+
+class ApprovalEvidence(Base):
+    """What a person approved (a signature, a payment) and the proof of it, kept for the
+    retention period (`evidence.retention_days`) for the client that asked for it.
+
+    `id` is the approval's `txn` claim (our transaction id), else random; `sub` the
+    pseudonymous subject that client received; `kind` the detail's type and `digest` its
+    `Approval.digest`. Everything else (the detail with its text, the signature, which names
+    the signer, the OCSP response, the binding, acr and auth_time) is in `sealed`, encrypted by
+    idp.oidc.evidence: never the personal number in clear.
+    """
+
+    __tablename__ = "approval_evidence"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(255), index=True)
+    sub: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(64))
+    digest: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)
+    sealed: Mapped[str] = mapped_column(Text)
