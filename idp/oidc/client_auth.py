@@ -42,8 +42,15 @@ CONFIDENTIAL_METHODS = ["client_secret_basic", "client_secret_post", "private_ke
 #: private_key_jwt assertion algorithms (discovery's token_endpoint_auth_signing_alg_values_
 #: supported): RS256 and ES256 for the Swedish OIDC Profile §5.2, PS256 for FAPI 2.0 §5.4.1.
 ASSERTION_SIGNING_ALGS = ("RS256", "ES256", "PS256")
-#: How long a used assertion `jti` is remembered (seconds).
-JTI_TTL = 3600
+#: The longest lifetime of an assertion (exp after iat, or after now without iat): RFC 7523
+#: §3 lets the server "reject JWTs with an "exp" claim value that is unreasonably far in the
+#: future"; an assertion is made for one request, and its jti is remembered until its exp.
+MAX_ASSERTION_LIFETIME = 300
+#: How long a used assertion `jti` is remembered at most (seconds); each one until its exp.
+JTI_TTL = MAX_ASSERTION_LIFETIME + 60
+#: The client authentication parameters of the request body (RFC 6749 §2.3.1, RFC 7521 §4.2).
+_SECRET = "client_secret"
+_ASSERTION = "client_assertion"
 
 #: The `kid` of the assertion being checked (Authlib resolves the key from the client alone;
 #: extract_assertion, called just before in the same context, records it).
@@ -53,7 +60,7 @@ _assertion_kid: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 
 #: Where `PrivateKeyJWT.validate_jti` records the replay keys of an authentication run by
 #: `ClientAuthenticator.authenticate_client`, which checks them against the store afterwards.
-_jti_sink: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+_jti_sink: contextvars.ContextVar[list[tuple[str, float]] | None] = contextvars.ContextVar(
     "jti_sink", default=None
 )
 
@@ -131,6 +138,16 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         nbf = claims.get("nbf")
         if isinstance(nbf, int | float) and nbf - self.leeway > now:
             raise InvalidClientError(description="the assertion is not yet valid")
+        iat = claims.get("iat")
+        if iat is not None and not isinstance(iat, int | float):
+            raise InvalidClientError(description="iat must be a number")
+        if iat is not None and iat - self.leeway > now:
+            raise InvalidClientError(description="the assertion is issued in the future")
+        start = now if iat is None else min(float(iat), now)
+        if exp - start > MAX_ASSERTION_LIFETIME:
+            raise InvalidClientError(
+                description=f"the assertion's lifetime is over {MAX_ASSERTION_LIFETIME} seconds"
+            )
         jti = claims.get("jti")
         if jti is None:
             raise InvalidClientError(description="Missing JWT ID.")
@@ -141,16 +158,19 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         if not isinstance(jti, str) or len(jti) > 200:
             return False
         key = f"{claims['iss']}|{jti}"
+        # Remembered for as long as the assertion could be presented again: until its exp
+        # (with the leeway), never beyond JTI_TTL (the lifetime is capped above).
+        ttl = max(1.0, min(float(JTI_TTL), float(claims["exp"]) + self.leeway - self.clock.now()))
         sink = _jti_sink.get()
         if sink is not None:  # ClientAuthenticator.authenticate_client checks it right after
-            sink.append(key)
+            sink.append((key, ttl))
             return True
-        return call_async(self.store.add, "jti", key, {}, JTI_TTL)
+        return call_async(self.store.add, "jti", key, {}, ttl)
 
-    async def check_jtis(self, keys: Sequence[str]) -> None:
+    async def check_jtis(self, keys: Sequence[tuple[str, float]]) -> None:
         """Each recorded assertion `jti` is used for the first time, or InvalidClientError."""
-        for key in keys:
-            if not await self.store.add("jti", key, {}, JTI_TTL):
+        for key, ttl in keys:
+            if not await self.store.add("jti", key, {}, ttl):
                 raise InvalidClientError(description="JWT ID is used before.")
 
     def extract_assertion(self, assertion: str) -> Any:
@@ -185,6 +205,20 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         if client.settings.token_endpoint_auth_method == self.CLIENT_AUTH_METHOD:
             return client
         raise InvalidClientError(description="the client does not use private_key_jwt")
+
+
+def _one_method(request: OAuth2Request) -> None:
+    """RFC 6749 §2.3: "The client MUST NOT use more than one authentication method in each
+    request": HTTP Basic, a client_secret in the body and a client assertion exclude each
+    other."""
+    header = request.headers.get("Authorization") or request.headers.get("authorization") or ""
+    used = [
+        header.split(" ", 1)[0].lower() == "basic",
+        request.form.get(_SECRET) is not None,
+        request.form.get(_ASSERTION) is not None,
+    ]
+    if sum(used) > 1:
+        raise InvalidClientError(description="more than one client authentication method")
 
 
 def with_client_challenge(
@@ -230,7 +264,8 @@ class ClientAuthenticator:
         """Authlib's client authentication of `request`, on the event loop (in a worker thread
         only when a key source must reach the loop), then the private_key_jwt `jti` check.
         Raises OAuth2Error (invalid_client); StoreUnavailable passes through."""
-        sink: list[str] = []
+        _one_method(request)
+        sink: list[tuple[str, float]] = []
 
         def run() -> Client:
             sink.clear()  # a second run (in a worker thread) records afresh
@@ -242,6 +277,10 @@ class ClientAuthenticator:
             client = await sync_step(run)
         finally:
             _jti_sink.reset(token)
+        named = request.form.get("client_id")
+        if named is not None and named != client.client_id:
+            # The credentials are another client's than the one the request names.
+            raise InvalidClientError(description="client_id is not the authenticated client")
         if sink:
             await self.assertions.check_jtis(sink)
         return client

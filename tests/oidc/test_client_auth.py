@@ -142,3 +142,90 @@ async def test_private_key_jwt_keys_come_from_the_one_injected_source(
         r = await push(http, assertion_form(client_private_key, now))
         assert r.status_code == 200, r.text
     assert asked == [("jwt-client", "client-key-1")] * 2  # the assertion's kid is passed on
+
+
+# ------------------------------------------------ RFC 7523 §3 and RFC 6749 §2.3 (issue 14)
+
+
+async def test_an_assertion_jti_is_remembered_until_the_assertion_expires(
+    oidc, probe, client_private_key
+):
+    """A jti is refused again for as long as its assertion could be replayed: its own exp (not
+    a fixed hour). Seen failing first: the jti was forgotten after JTI_TTL."""
+    now = oidc.clock.now()
+    form = assertion_form(client_private_key, now, jti="long-lived", lifetime=240)
+    assert (await push(probe, form)).status_code == 200
+    oidc.clock.advance(200)  # still within the assertion's lifetime
+    assert_json_error(await push(probe, form), 401, "invalid_client")
+
+
+@pytest.mark.parametrize(
+    ("claims", "description"),
+    [
+        ({"lifetime": 3600}, "lifetime"),  # an hour-long assertion
+        ({"iat": 10_000_000_000}, "issued in the future"),
+    ],
+)
+async def test_long_lived_or_future_assertions_are_refused(
+    oidc, probe, client_private_key, claims, description
+):
+    now = oidc.clock.now()
+    r = await push(probe, assertion_form(client_private_key, now, **claims))
+    assert_json_error(r, 401, "invalid_client")
+    assert description in r.json()["error_description"]
+
+
+async def test_a_client_id_naming_another_client_than_the_credentials_is_refused(
+    oidc, probe, client_private_key
+):
+    now = oidc.clock.now()
+    form = {**assertion_form(client_private_key, now), "client_id": "confidential"}
+    r = await push(probe, form)
+    assert_json_error(r, 401, "invalid_client")
+    r = await push(probe, {"client_id": "post-client"}, auth=basic("confidential"))
+    assert_json_error(r, 401, "invalid_client")
+
+
+async def test_more_than_one_authentication_method_is_refused(oidc, probe, client_private_key):
+    """RFC 6749 §2.3: "The client MUST NOT use more than one authentication method in each
+    request." """
+    now = oidc.clock.now()
+    both = [
+        ({"client_secret": SECRETS["confidential"]}, basic("confidential")),
+        (assertion_form(client_private_key, now), basic("confidential")),
+        (
+            {**assertion_form(client_private_key, now), "client_secret": "x" * 20},
+            None,
+        ),
+    ]
+    for form, auth in both:
+        r = await push(probe, form, auth=auth)
+        assert r.status_code in (400, 401), r.text
+        assert r.json()["error"] in ("invalid_request", "invalid_client")
+        assert "more than one" in r.json()["error_description"]
+
+
+async def test_every_advertised_assertion_algorithm_is_accepted(
+    oidc, probe, client_private_key, monkeypatch
+):
+    """Discovery's token_endpoint_auth_signing_alg_values_supported is what verifies: each RSA
+    algorithm with the client's RSA key registered for it, ES256 with an EC key."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    doc = (await oidc.http.get("/.well-known/openid-configuration")).json()
+    advertised = doc["token_endpoint_auth_signing_alg_values_supported"]
+    assertions = oidc.app.state.provider.bridge.client_auth.assertions
+    now = oidc.clock.now()
+    for alg in advertised:
+        key = ec.generate_private_key(ec.SECP256R1()) if alg == "ES256" else client_private_key
+        algorithm = jwt.algorithms.ECAlgorithm if alg == "ES256" else jwt.algorithms.RSAAlgorithm
+        jwk = json.loads(algorithm.to_jwk(key.public_key()))
+        jwk.update({"kid": f"k-{alg}", "use": "sig", "alg": alg})
+        monkeypatch.setattr(assertions, "keys", lambda client, kid, jwk=jwk: {"keys": [jwk]})
+        payload = jwt.decode(
+            client_assertion(client_private_key, now=now), options={"verify_signature": False}
+        )
+        token = jwt.encode(payload, key, algorithm=alg, headers={"kid": f"k-{alg}"})
+        form = {"client_assertion_type": JWT_BEARER, "client_assertion": token}
+        r = await push(probe, form)
+        assert r.status_code == 200, (alg, r.text)

@@ -97,8 +97,10 @@ async def test_rfc9126_2_1_the_whole_pipeline_runs_at_push_time(oidc):
 
 
 async def test_rfc9126_2_client_id_must_be_the_authenticated_client(oidc):
+    """Refused at client authentication, as at every endpoint (RFC 7521 §4.2: a client_id
+    present "MUST identify the client"): invalid_client."""
     params, _ = oidc.auth_params("post-client")
-    assert_json_error(await push(oidc, params, "confidential"), 400, "invalid_request")
+    assert_json_error(await push(oidc, params, "confidential"), 401, "invalid_client")
 
 
 async def test_rfc9126_7_3_a_request_uri_is_used_once(oidc):
