@@ -33,6 +33,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+from idp.authn import safejson
 from idp.authn.approval import AUTHN_EVIDENCE, PAYMENT, SIGN, USER_SIGNATURE
 from idp.bankid.evidence import EvidenceError, Trust, Verified, verify
 from idp.clock import Clock, SystemClock
@@ -210,7 +211,7 @@ def check_evidence(verified: Verified, detail: dict[str, Any]) -> str | None:
     if verified.visible_text != detail.get("text"):
         return "demo.wrong_text"
     try:
-        bound = json.loads(base64.b64decode(verified.non_visible_data or ""))
+        bound = safejson.loads(base64.b64decode(verified.non_visible_data or ""))
     except ValueError:
         return "demo.wrong_binding"
     if not isinstance(bound, dict) or bound.get("shown") != _shown_digest(detail):

@@ -6,7 +6,8 @@ hands a `LoginRequest` to an authenticator's pages and gets back an `Authenticat
 references and RFA messages never cross this boundary.
 
 A leaf package: it imports nothing else of idp. The module `personal_number` (Swedish
-personal numbers: parse, check digit) is public as a whole.
+personal numbers: parse, check digit) is public as a whole, and so is `safejson` (JSON from
+outside, decoded with bounded depth and size), which every package may use.
 """
 
 from __future__ import annotations
@@ -204,4 +205,5 @@ __all__ = [
     "UserMessage",
     "approval",
     "personal_number",
+    "safejson",
 ]

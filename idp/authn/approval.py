@@ -49,6 +49,8 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from idp.authn import safejson
+
 __all__ = [
     "AUTHN_EVIDENCE",
     "CURRENCIES",
@@ -352,8 +354,10 @@ def _decode(value: object) -> Any:
         ):
             raise InvalidDetails(TOO_LARGE)
         try:
-            data = json.loads(value, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
-        except RecursionError:
+            data = safejson.loads(
+                value, object_pairs_hook=_no_duplicates, parse_constant=_no_constant
+            )
+        except safejson.TooDeep:
             raise InvalidDetails(TOO_DEEP) from None
         except ValueError as exc:  # JSONDecodeError, and too many digits in an integer
             if isinstance(exc, InvalidDetails):

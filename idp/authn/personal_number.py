@@ -9,7 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-_FORMS = re.compile(r"^(\d{8})-?(\d{4})$")
+# ASCII digits only: `\d` and int() also take Arabic-Indic, fullwidth and other Unicode digits,
+# which would pass here and then reach BankID (or a log) in a form nobody compares against.
+_FORMS = re.compile(r"^([0-9]{8})-?([0-9]{4})\Z")
+_ASCII_DIGITS = re.compile(r"^[0-9]+\Z")
 
 
 class InvalidPersonalNumber(ValueError):
@@ -20,6 +23,8 @@ class InvalidPersonalNumber(ValueError):
 
 
 def luhn_ok(digits: str) -> bool:
+    if not _ASCII_DIGITS.match(digits):
+        return False
     total = 0
     for i, ch in enumerate(reversed(digits)):
         d = int(ch)
@@ -54,7 +59,7 @@ def is_valid(value: str) -> bool:
     return True
 
 
-_HINT = re.compile(r"^(?:sub:)?(\d{12})$")
+_HINT = re.compile(r"^(?:sub:)?([0-9]{12})\Z")
 
 
 def from_login_hint(login_hint: str | None) -> str | None:
@@ -69,7 +74,10 @@ def from_login_hint(login_hint: str | None) -> str | None:
 
 
 def birthdate(digits: str) -> dt.date:
-    """Date of birth; coordination numbers (day + 60) map back to the real day."""
+    """Date of birth; coordination numbers (day + 60) map back to the real day. ValueError for
+    anything but eight ASCII digits of a real date."""
+    if not _ASCII_DIGITS.match(digits[:8]) or len(digits) < 8:
+        raise ValueError("expected ASCII digits")
     year, month, day = int(digits[0:4]), int(digits[4:6]), int(digits[6:8])
     if day > 60:
         day -= 60

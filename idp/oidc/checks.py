@@ -46,6 +46,7 @@ from idp.oidc.errors import (
     UnmetAuthenticationRequirements,
     UnsupportedResponseType,
 )
+from idp.oidc.http import quoted_name
 from idp.oidc.request_object import MAX_LENGTH as MAX_REQUEST_OBJECT
 from idp.oidc.user_message import PARAMETER as USER_MESSAGE
 from idp.oidc.user_message import parse_user_message
@@ -231,9 +232,9 @@ async def check_parameters_once(ctx: Context, s: Services) -> None:
     seen: dict[str, str] = {}
     for k, v in ctx.raw:
         if k in seen:
-            raise InvalidRequest(f"'{k}' was given more than once")
+            raise InvalidRequest(f"{quoted_name(k)} was given more than once")
         if len(v) > _LONG_PARAMS.get(k, MAX_PARAM):
-            raise InvalidRequest(f"'{k}' is too long")
+            raise InvalidRequest(f"{quoted_name(k)} is too long")
         seen[k] = v
     ctx.params = seen
 
@@ -418,7 +419,7 @@ async def check_max_age(ctx: Context, s: Services) -> None:
     raw = ctx.params.get("max_age")
     if raw is None:
         return
-    if not raw.isdigit() or len(raw) > 10:
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 10:  # "²" and "١" are digits too
         raise InvalidRequest("max_age must be a non-negative integer")
     ctx.max_age = int(raw)
 

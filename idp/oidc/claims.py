@@ -29,10 +29,10 @@ replaces: callers pass the ones they read once for the request.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
+from idp.authn import safejson
 from idp.authn.approval import EVIDENCE_CLAIMS
 from idp.config import ClientSettings, Registrations
 
@@ -83,7 +83,7 @@ def parse_claims_request(raw: str | None) -> dict[str, Any]:
     if raw is None or raw == "":
         return {}
     try:
-        value = json.loads(raw)
+        value = safejson.loads(raw)
     except ValueError:
         raise ValueError("claims is not valid JSON") from None
     if not isinstance(value, dict):

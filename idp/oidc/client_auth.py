@@ -28,6 +28,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from starlette.requests import Request
 
+from idp.authn import safejson
 from idp.clock import Clock
 from idp.config import ClientSettings
 from idp.oidc.client_keys import strong_enough
@@ -174,6 +175,18 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
                 raise InvalidClientError(description="JWT ID is used before.")
 
     def extract_assertion(self, assertion: str) -> Any:
+        # Authlib reads the payload with json.loads, which a deeply nested payload turns into a
+        # RecursionError (a 500): the bounded decoder reads it first.
+        parts = assertion.split(".")
+        if len(parts) == 3:
+            try:
+                payload = base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4))
+            except ValueError:
+                payload = b""  # Authlib refuses it below
+            if payload:
+                safejson.loads(
+                    payload, error=lambda _: InvalidClientError(description="Invalid JWT payload.")
+                )
         headers, claims = super().extract_assertion(assertion)
         kid = headers.get("kid") if isinstance(headers, Mapping) else None
         _assertion_kid.set(kid if isinstance(kid, str) else None)

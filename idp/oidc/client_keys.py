@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
-import json
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ import httpx
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeyParameters, RSAKey
 
+from idp.authn import safejson
 from idp.clock import Clock
 from idp.config import ClientSettings, Settings
 
@@ -358,7 +358,7 @@ class ClientKeys:
         except TimeoutError:
             raise JwksUnavailable() from None
         try:
-            document = json.loads(body)
+            document = safejson.loads(body, max_size=self._max_bytes)
         except (ValueError, UnicodeDecodeError):
             raise JwksUnavailable() from None
         if not isinstance(document, dict):
@@ -384,7 +384,8 @@ class ClientKeys:
                     if response.status_code != 200:
                         raise JwksUnavailable()
                     declared = response.headers.get("content-length", "")
-                    if declared.isdigit() and int(declared) > self._max_bytes:
+                    ascii_digits = declared.isascii() and declared.isdigit()
+                    if ascii_digits and int(declared) > self._max_bytes:
                         raise JwksTooLarge()
                     body = bytearray()
                     async for chunk in response.aiter_bytes():

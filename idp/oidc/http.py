@@ -30,6 +30,16 @@ MAX_BODY = 64 * 1024
 MAX_PAR_BODY = 512 * 1024
 
 
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def quoted_name(name: str) -> str:
+    """A parameter's name as an error description may quote it: RFC 6749 §5.2 allows only
+    printable ASCII but `"` and `\\` in ``error_description`` (Authlib raises ValueError for
+    anything else), and a description never repeats arbitrary input."""
+    return f"'{name}'" if _PLAIN_NAME.fullmatch(name) else "a parameter"
+
+
 class BadRequest(Exception):
     """Raised by `read_form` when the body is not a usable form (method, type, size, syntax,
     a repeated parameter); `description` says which, without echoing the input."""
@@ -75,7 +85,7 @@ async def read_form(request: Request, *, max_body: int = MAX_BODY) -> dict[str, 
     if ctype != "application/x-www-form-urlencoded":
         raise BadRequest("the body must be application/x-www-form-urlencoded")
     length = request.headers.get("content-length")
-    if length and (not length.isdigit() or int(length) > max_body):
+    if length and (not length.isascii() or not length.isdigit() or int(length) > max_body):
         raise BadRequest("the request body is too large")
     body = await request.body()
     if len(body) > max_body:
@@ -93,7 +103,7 @@ async def read_form(request: Request, *, max_body: int = MAX_BODY) -> dict[str, 
             raise BadRequest("files are not accepted")
         if key in out:
             # RFC 6749 §3.2: request parameters MUST NOT be included more than once.
-            raise BadRequest(f"'{key}' was given more than once")
+            raise BadRequest(f"{quoted_name(key)} was given more than once")
         out[key] = value
     return out
 
@@ -175,5 +185,6 @@ __all__ = [
     "BadRequest",
     "PreparedRequest",
     "oauth_json",
+    "quoted_name",
     "read_form",
 ]

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import math
 import re
 from typing import Any, Final
@@ -25,6 +24,7 @@ from typing import Any, Final
 from joserfc import jws
 from joserfc.errors import JoseError
 
+from idp.authn import safejson
 from idp.clock import Clock
 from idp.config import ENCRYPTION_ALGS, ClientSettings, Settings
 from idp.keys import DecryptionError, SigningKeys, UnknownDecryptionKey
@@ -102,7 +102,7 @@ def _invalid(description: str) -> InvalidRequestObject:
 
 def _header(segment: str) -> dict[str, Any]:
     try:
-        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+        header = safejson.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
     except (ValueError, UnicodeDecodeError):
         raise _invalid(MALFORMED) from None
     if not isinstance(header, dict):
@@ -266,7 +266,7 @@ class RequestObjects:
             except (JoseError, ValueError, TypeError):
                 continue
             try:
-                claims = json.loads(obj.payload)
+                claims = safejson.loads(obj.payload)
             except (ValueError, UnicodeDecodeError):
                 raise _invalid(NOT_AN_OBJECT) from None
             if not isinstance(claims, dict):

@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Mapping
 from typing import Any, Final
 
 from idp.authn import approval as approval_mod
+from idp.authn import safejson
 from idp.oidc.user_message import parse_user_message
 
 PARAMETER: Final = "https://id.oidc.se/param/signRequest"
@@ -52,8 +52,8 @@ def sign_detail(
     the ``sign`` scope was asked (so ``tbs_data`` must be there), else approval only."""
     if isinstance(value, str):
         try:
-            value = json.loads(value)
-        except (ValueError, RecursionError):
+            value = safejson.loads(value)
+        except ValueError:
             raise SignRequestError("signRequest must be a JSON object") from None
     if not isinstance(value, Mapping):
         raise SignRequestError("signRequest must be a JSON object")

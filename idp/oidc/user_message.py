@@ -27,12 +27,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from collections.abc import Mapping
 from typing import Any, Final
 
-from idp.authn import UserMessage
+from idp.authn import UserMessage, safejson
 
 PARAMETER: Final = "https://id.oidc.se/param/userMessage"
 PLAIN: Final = "text/plain"
@@ -91,7 +90,7 @@ def parse_user_message(
         return None
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            value = safejson.loads(value)
         except ValueError:
             raise ValueError("userMessage must be a JSON object") from None
     if not isinstance(value, Mapping):

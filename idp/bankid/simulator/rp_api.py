@@ -20,7 +20,6 @@ import base64
 import binascii
 import collections
 import ipaddress
-import json
 import random
 import re
 from collections.abc import Awaitable, Callable
@@ -29,6 +28,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from idp.authn import safejson
 from idp.authn.personal_number import is_valid
 from idp.bankid.simulator.orders import (
     AlreadyInProgressError,
@@ -310,7 +310,7 @@ class RPApi:
                     "Content-Type must be application/json without parameters",
                 )
             try:
-                body = json.loads(await request.body())
+                body = safejson.loads(await request.body())
             except ValueError:
                 raise invalid("Invalid JSON") from None
             if not isinstance(body, dict):

@@ -16,12 +16,12 @@ The contract integration tests rely on (documented in docs/bankid-simulator.md):
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from idp.authn import safejson
 from idp.authn.personal_number import InvalidPersonalNumber, parse
 from idp.bankid.simulator.orders import Action, AppError, OrderBook
 
@@ -46,7 +46,7 @@ async def _read(request: Request, kind: str) -> dict[str, Any]:
     if media != "application/json":
         raise AppError(415, "unsupported_media_type", "send a JSON body (application/json)")
     try:
-        body = json.loads(await request.body())
+        body = safejson.loads(await request.body())
     except ValueError:
         raise AppError(400, "invalid_json", "the body is not valid JSON") from None
     if not isinstance(body, dict):
