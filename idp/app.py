@@ -45,7 +45,7 @@ from idp.config import (
     load_settings,
     unknown_grant_types,
 )
-from idp.keys import SigningKeys
+from idp.keys import SigningKeys, key_encryption_secret
 from idp.observability import (
     CertificateReport,
     Metrics,
@@ -65,12 +65,14 @@ from idp.store.db import (
     run_db,
 )
 from idp.store.memory import MemoryTTLStore
+from idp.store.sealed import Seal
 from idp.store.secrets import server_secret
 from idp.store.ttl import StoreBusy, StoreUnavailable, TTLStore
 from idp.web import errors, overload
 from idp.web.client_address import ClientAddress
 from idp.web.cookies import Cookies
 from idp.web.headers import SecurityPolicy
+from idp.web.ratelimit import RateLimiter
 from idp.web.static import PackageStaticFiles
 from idp.web.templating import Templates
 
@@ -132,9 +134,9 @@ def build_runtime(
     clock = clock or SystemClock()
     engine = engine or make_engine(settings.database_url)
     sessions = make_sessionmaker(engine)
-    keys = SigningKeys(
-        sessions, clock, settings.keys, encryption_secret=settings.secret_key, background=True
-    )
+    # Without secret_key, a generated secret next to the database (never keys in clear).
+    secret = key_encryption_secret(settings.secret_key, engine.url, settings.data_dir)
+    keys = SigningKeys(sessions, clock, settings.keys, encryption_secret=secret, background=True)
     return Runtime(
         settings=settings,
         registry=registry,
@@ -207,10 +209,22 @@ def create_app(
         bankid_client = make_client(settings.bankid, rt.clock, simulator=sim)
         bankid_client.observers.append(metrics)
         authenticator = bankid_authenticator(settings, rt, cookies, bankid_client)
-    provider.attach(authenticator)
+    attached = provider.attach(authenticator)
+    limiter = RateLimiter.from_settings(
+        settings.limits,
+        rt.store,
+        rt.clock,
+        server_secret(rt.sessions, "rate-limits", rt.clock, settings.secret_key),
+        client_address=ClientAddress(settings.trusted_proxies),
+        on_limited=metrics.rate_limited,
+    )
+    provider.limit(limiter)
+    if hasattr(attached, "limiter"):  # the BankID login: orders and pending logins
+        attached.limiter = limiter
     rt.discovery.contribute(lambda: provider.metadata(rt.discovery))
     ciba = backchannel_login(settings, rt, provider, backchannel, bankid_client, sim)
     ciba.service.observers.append(metrics.ciba_request)
+    ciba.endpoint.limiter = limiter
     rt.discovery.contribute(ciba.metadata)
     watch_certificate(settings.bankid, rt.clock, metrics)
     reload = ClientReload(settings, registry, grants.names())
@@ -453,6 +467,8 @@ def bankid_authenticator(
         rt.clock,
         ttl=ttl,
         deny_risk=settings.bankid.deny_risk,
+        same_device_ip_policy=settings.bankid.same_device_ip_policy,
+        seal=Seal.from_secret(rt.secrets["grants"], "bankid-order"),
         # A slow BankID answer must not hold up the poll that asked (an in-process simulator
         # answers at once, and tests decide nothing by the wall clock).
         collect_wait=COLLECT_WAIT if client.over_network else None,

@@ -44,6 +44,16 @@ def _settings(args: argparse.Namespace) -> tuple[Settings, bool]:
     return embedded_default(getattr(args, "host", "127.0.0.1"), getattr(args, "port", 8000)), True
 
 
+def _refuse_unsafe(settings: Settings) -> None:
+    """An https issuer with the simulator, the demo or the demo CIBA client is an error unless
+    the file says it is a shared test deployment (ConfigError, exit 2)."""
+    from idp.config import ConfigError, unsafe_deployment
+
+    issues = unsafe_deployment(settings)
+    if issues:
+        raise ConfigError(settings.source, issues)
+
+
 def _schema_is_current(settings: Settings) -> bool:
     from idp.store.db import make_engine, schema_is_current
 
@@ -71,6 +81,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from idp.resources import verify as verify_resources
 
     settings, embedded = _settings(args)
+    _refuse_unsafe(settings)  # the embedded default's issuer is http on loopback
     if args.workers > 1 and not settings.redis_url:
         print(
             f"{settings.source}: --workers {args.workers} needs redis_url: worker processes "
@@ -176,6 +187,7 @@ def worker_app() -> Starlette:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     settings = _load(args.path)
+    _refuse_unsafe(settings)
     _check_bankid_certificate(settings)
     print(
         f"{settings.source}: OK: issuer {settings.issuer}, {len(settings.clients)} client(s), "
@@ -222,19 +234,21 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 def _keys(settings: Settings) -> tuple[SigningKeys, Engine]:
     from idp.clock import SystemClock
     from idp.config import EMBEDDED_SOURCE
-    from idp.keys import SigningKeys
+    from idp.keys import SigningKeys, key_encryption_secret
     from idp.store.db import make_engine, make_sessionmaker
     from idp.store.migrate import upgrade
 
     engine = make_engine(settings.database_url)
     if settings.source == EMBEDDED_SOURCE:
         upgrade(engine)
-    return SigningKeys(
+    keys = SigningKeys(
         make_sessionmaker(engine),
         SystemClock(),
         settings.keys,
-        encryption_secret=settings.secret_key,
-    ), engine
+        encryption_secret=key_encryption_secret(settings.secret_key, engine.url, settings.data_dir),
+    )
+    keys.encrypt_stored()  # keys an earlier version stored in clear, as on start
+    return keys, engine
 
 
 def _when(ts: float | None) -> str:
@@ -299,7 +313,7 @@ def cmd_ciba(args: argparse.Namespace) -> int:
     import getpass
 
     from idp.ciba.tryout import TryoutError, run, summary
-    from idp.config import CIBA_GRANT, DEMO_CIBA_CLIENT_ID, DEMO_CIBA_SECRET
+    from idp.config import CIBA_GRANT, DEMO_CIBA_CLIENT_ID, demo_ciba_secret
 
     settings, embedded = _settings(args)
     issuer = args.issuer or settings.issuer
@@ -315,7 +329,7 @@ def cmd_ciba(args: argparse.Namespace) -> int:
         with open(args.client_secret_file, encoding="utf-8") as f:
             secret = f.read().strip()
     elif embedded and client_id == DEMO_CIBA_CLIENT_ID:
-        secret = DEMO_CIBA_SECRET
+        secret = demo_ciba_secret()  # what `idp serve` generated in ./data on first start
     else:
         secret = getpass.getpass(f"Client secret of {client_id}: ")
     number = args.personal_number or input("Personal number (YYYYMMDDNNNN): ").strip()
@@ -583,7 +597,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Start a BankID phone login for a personal number, as a customer-service "
         "application would, wait for the person to confirm, and show the verified ID token. "
         "Without a configuration: the embedded default's demo-ciba client at "
-        "http://127.0.0.1:8000 (approve at /bankid-simulator/).",
+        "http://127.0.0.1:8000, with the secret `idp serve` generated in ./data (run it in the "
+        "same directory; approve at /bankid-simulator/).",
     )
     p.add_argument("--config", help=config_help)
     p.add_argument("--issuer", help="the provider's issuer URL (default: from the configuration)")

@@ -18,12 +18,17 @@ loop); when the database cannot be read, signing and JWKS go on with the keys in
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import logging
+import os
+import secrets
+import stat
 import threading
 from collections.abc import Collection
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import jwt
@@ -32,10 +37,12 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from joserfc import jwe
 from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
-from sqlalchemy import select
+from sqlalchemy import URL, select
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from idp.authn import safejson
 from idp.clock import Clock
 from idp.config import ENCRYPTION_ALGS, KeySettings, Secret
 from idp.store.models import SigningKey
@@ -147,12 +154,82 @@ def _jwe_header(token: str) -> dict[str, Any]:
         raise DecryptionError("the encrypted token is malformed")
     try:
         raw = base64.urlsafe_b64decode(parts[0] + "=" * (-len(parts[0]) % 4))
-        header = json.loads(raw)
+        header = safejson.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise DecryptionError("the encrypted token is malformed") from None
     if not isinstance(header, dict):
         raise DecryptionError("the encrypted token is malformed")
     return header
+
+
+#: Without `secret_key`, the secret signing keys are encrypted with: generated on first start,
+#: next to a SQLite database (the embedded default's data/key-encryption-secret), else in
+#: `data_dir`. Readable by its owner only; a copy of the database alone opens no key.
+KEY_ENCRYPTION_SECRET_FILE = "key-encryption-secret"
+_ENCRYPTED_PEM = "-----BEGIN ENCRYPTED PRIVATE KEY-----"
+
+
+def key_encryption_secret(configured: Secret | None, database: str | URL, data_dir: Path) -> Secret:
+    """What signing keys are encrypted with at rest: `secret_key` when configured; without it,
+    a secret kept in a file (KEY_ENCRYPTION_SECRET_FILE); for an in-memory database, whose keys
+    die with the process, one random secret per process. Raises KeyError_ when the file can be
+    read by others than its owner, or does not hold a secret."""
+    if configured is not None:
+        return configured
+    url = make_url(database)
+    if url.get_backend_name() == "sqlite":
+        if not url.database or url.database == ":memory:" or url.query.get("mode") == "memory":
+            return _process_secret()
+        return _secret_file(Path(url.database).parent / KEY_ENCRYPTION_SECRET_FILE)
+    return _secret_file(data_dir / KEY_ENCRYPTION_SECRET_FILE)
+
+
+@functools.cache
+def _process_secret() -> Secret:
+    return Secret(secrets.token_urlsafe(32))
+
+
+def _secret_file(path: Path) -> Secret:
+    """Read the secret; the first start creates it (0600, atomically: of two processes starting
+    at once, one secret wins). A file others could read is refused, not tightened: the secret
+    may already be copied, and only the operator can tell (and then rotate the keys)."""
+    value = _read_secret(path)
+    if value is None:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(secrets.token_urlsafe(32) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+            try:
+                os.link(tmp, path)  # fails if another process made it first: theirs is read
+            except FileExistsError:
+                pass
+        finally:
+            tmp.unlink()
+        value = _read_secret(path)
+    if value is None or len(value) < 32:
+        raise KeyError_(f"{path} does not hold a key-encryption secret (32 characters or more)")
+    return Secret(value)
+
+
+def _read_secret(path: Path) -> str | None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    with os.fdopen(fd, encoding="utf-8") as f:
+        mode = os.fstat(f.fileno()).st_mode
+        if not stat.S_ISREG(mode):
+            raise KeyError_(f"{path} is not a file; it should hold the key-encryption secret")
+        if os.name == "posix" and mode & 0o077:
+            raise KeyError_(
+                f"{path} can be read by others than its owner (mode {stat.S_IMODE(mode):04o}): "
+                f"run chmod 600 {path} (and idp keys rotate --now if others may have read it)"
+            )
+        return f.read().strip()
 
 
 def _generate(alg: str) -> Any:
@@ -211,8 +288,35 @@ class SigningKeys:
             return serialization.load_pem_private_key(pem.encode(), password=self._password)
         except (ValueError, TypeError):
             raise KeyError_(
-                "a stored signing key cannot be decrypted: is secret_key the one it was made with?"
+                "a stored signing key cannot be decrypted: is the key-encryption secret "
+                f"(secret_key, or without it {KEY_ENCRYPTION_SECRET_FILE}) the one it was made "
+                "with?"
             ) from None
+
+    def encrypt_stored(self) -> int:
+        """Encrypt the private keys an earlier version stored in clear (without secret_key):
+        read, encrypt, write back, in one transaction. Returns how many; none are lost."""
+        if self._password is None:
+            return 0
+        with self._sessions.begin() as s:
+            rows = s.scalars(select(SigningKey).with_for_update()).all()
+            migrated = 0
+            for row in rows:
+                if row.private_pem.lstrip().startswith(_ENCRYPTED_PEM):
+                    continue
+                try:
+                    private = serialization.load_pem_private_key(
+                        row.private_pem.encode(), password=None
+                    )
+                except TypeError:
+                    continue  # encrypted in another PEM form: reload decrypts (or says it cannot)
+                except ValueError:
+                    raise KeyError_(f"the stored signing key {row.kid} is not a key") from None
+                row.private_pem = self._encrypt(private)
+                migrated += 1
+        if migrated:
+            log.info("encrypted %d signing key(s) an earlier version stored in clear", migrated)
+        return migrated
 
     def _insert(self, session: Session, alg: str, generation: int, active_from: float) -> str:
         private = _generate(alg)
@@ -235,7 +339,9 @@ class SigningKeys:
         return [*self._settings.algorithms, *self._settings.encryption_algorithms]
 
     def ensure(self) -> list[str]:
-        """Create a first key for each configured algorithm that has none. Safe to race."""
+        """Create a first key for each configured algorithm that has none (after encrypting
+        keys stored in clear). Safe to race."""
+        self.encrypt_stored()
         created = []
         for alg in self._managed():
             try:

@@ -49,17 +49,19 @@ from idp.bankid.approvals import evidence_claims
 from idp.bankid.launch import detect_platform, launch_link
 from idp.bankid.messages import Flow
 from idp.bankid.models import Status, WebDevice
-from idp.bankid.orders import FINAL, ORDER, RISK_DENIED, LoginOrders, Snapshot
+from idp.bankid.orders import FINAL, IP_MISMATCH, ORDER, RISK_DENIED, LoginOrders, Snapshot
 from idp.bankid.outcomes import claims_from_completion, subject_of
+from idp.bankid.phone import SUBJECT_PREFIX
 from idp.bankid.qr import next_frame_at
 from idp.bankid.rfa import RFA, message
 from idp.clock import Clock
 from idp.store.ttl import TTLStore
-from idp.web import i18n
+from idp.web import i18n, ratelimit
 from idp.web.client_address import ClientAddress
 from idp.web.cookies import Cookies
 from idp.web.errors import error_page
 from idp.web.markdown import approval_html
+from idp.web.ratelimit import Limited, RateLimiter
 from idp.web.templating import Templates
 
 ACR_BANKID = "urn:grn:authn:se:bankid"
@@ -80,6 +82,9 @@ POLL_MAX_MS = 1000
 # one poll serves both instead of the collect slipping a whole second.
 COLLECT_WAIT = 0.15
 DEVICE_COOKIE_MAX_AGE = 399 * 24 * 3600  # BankID's sample: a long-lived __Secure-Device cookie
+#: Characters of the client's name in the app's "Log in to ..." line (userVisibleData is at most
+#: 1,500 base64 characters, reference 1.1).
+VISIBLE_NAME_MAX = 200
 
 
 def flows_for(acr_values: tuple[str, ...]) -> tuple[Flow, ...]:
@@ -181,6 +186,8 @@ class BankIDAuthenticator:
         self.issuer = issuer.rstrip("/")
         self.client_address = client_address
         self.ttl = ttl
+        #: Rate limits and the cap on pending logins (set by idp.app); None: no limits.
+        self.limiter: RateLimiter | None = None
         host = (urlsplit(self.issuer).hostname or "").lower()
         self.referring_domain = host.encode("idna").decode("ascii") if host else None
 
@@ -351,7 +358,7 @@ class BankIDAuthenticator:
                 and record is not None
                 and hmac.compare_digest(str(state.get("binding")), binding)
             ):
-                snap = _bound(Snapshot(str(state["oid"]), record, final), txn, binding)
+                snap = _bound(self.orders.snapshot(str(state["oid"]), record, final), txn, binding)
                 if snap is not None:
                     snap = _bound(await self.orders.collect_if_due(snap), txn, binding)
         if state is None or snap is None:
@@ -402,6 +409,7 @@ class BankIDAuthenticator:
         result = self._authentication(snap)
         await self.orders.forget(snap.order_id)
         await self.store.delete(LOGIN, ctx.txn)
+        await self._release(request, ctx)
         return await self.handoff.finish(request, ctx.txn, result)
 
     async def cancel(self, request: Request) -> Response:
@@ -422,6 +430,7 @@ class BankIDAuthenticator:
                 failure = Failure(snap.reason)
             await self.orders.forget(snap.order_id)
         await self.store.delete(LOGIN, ctx.txn)
+        await self._release(request, ctx)
         return await self.handoff.finish(request, ctx.txn, failure)
 
     # ------------------------------------------------------------------ helpers
@@ -441,12 +450,51 @@ class BankIDAuthenticator:
         await self._save(ctx)
         return RedirectResponse(self._url("/bankid/login", ctx.txn), status_code=303)
 
+    async def _limited(self, request: Request, ctx: _Login) -> Limited | None:
+        """Before an order: per address, per person for an order restricted to one, and a
+        slot among the pending logins (per address and in all; the same login keeps its)."""
+        if self.limiter is None:
+            return None
+        limited = await self.limiter.address(ratelimit.BANKID_START, request)
+        number = pnr.from_login_hint(ctx.request.login_hint)
+        if limited is None and number is not None:
+            # The person as CIBA names them (the phone authenticator's subject): one count
+            # per person whether a client pushes a login or a backchannel request.
+            limited = await self.limiter.person(SUBJECT_PREFIX + number)
+        if limited is None:
+            limited = await self.limiter.hold_pending(request, ctx.txn, self.ttl)
+        return limited
+
+    async def _release(self, request: Request, ctx: _Login) -> None:
+        if self.limiter is not None:
+            await self.limiter.release_pending(request, ctx.txn)
+
     async def _start_order(self, request: Request, ctx: _Login, flow: Flow) -> Response:
+        limited = await self._limited(request, ctx)
+        if limited is not None:
+            page = error_page(
+                self.templates,
+                request,
+                status_code=429,
+                message_key="error.too_many",
+                locale=await self._locale(request, ctx),
+            )
+            page.headers.update(limited.headers)
+            return page
         platform = detect_platform(request.headers.get("user-agent"))
         device, fresh = self._device(request)
         txn = ctx.txn
         message = ctx.request.user_message
-        shown = None if message is None else message.for_locale(await self._locale(request, ctx))
+        locale = await self._locale(request, ctx)
+        # The app names the service being logged into, so a person sent someone else's QR code
+        # or app link sees whom it is for (the client's own message replaces this line).
+        shown = (
+            message.for_locale(locale)
+            if message is not None
+            else i18n.translate(
+                "bankid.visible_login", locale, client=ctx.request.client_name[:VISIBLE_NAME_MAX]
+            )
+        )
 
         def return_url(nonce: str) -> str:
             return f"{self.issuer}/bankid/return?{urlencode({'txn': txn, 'n': nonce})}"
@@ -554,6 +602,8 @@ class BankIDAuthenticator:
                 next_url = self._url("/bankid/done", snap.txn)
         if key == RISK_DENIED:
             text = i18n.translate("bankid.risk_denied", locale)
+        elif key == IP_MISMATCH:
+            text = i18n.translate("bankid.ip_mismatch", locale)
         elif key is not None:
             text = message(RFA(key)).text(locale)
         elif state == "return":

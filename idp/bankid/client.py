@@ -21,6 +21,7 @@ import base64
 import ipaddress
 import json
 import logging
+import math
 import re
 import ssl
 import time
@@ -32,7 +33,9 @@ import aiohttp
 import httpx
 
 from idp.authn import personal_number as pnr
+from idp.authn import safejson
 from idp.bankid.errors import (
+    BackingOff,
     BankIDAPIError,
     BankIDConnectionError,
     BankIDError,
@@ -196,6 +199,11 @@ class OutageLog:
         self._failures = 0
 
 
+#: Calls that start an order: refused locally while BankID's 429 is honoured.
+ORDER_STARTS = frozenset({"auth", "sign", "payment", "phone/auth", "phone/sign"})
+#: Seconds to back off after a 429 without a usable RateLimit-Reset / Retry-After, and at most.
+BACKOFF_DEFAULT = 5
+BACKOFF_MAX = 300
 #: Bytes read from an answer at most; BankID's largest (a completed sign) is a few tens of kB.
 MAX_ANSWER_BYTES = 1 << 20
 #: Connections kept to BankID; a collect takes milliseconds, so 100 carry hundreds a second.
@@ -360,6 +368,8 @@ class BankIDClient:
         self._clock = clock
         self.observers = observers if observers is not None else Observers()
         self.outage = OutageLog(clock)
+        #: Until when (clock time) no order is started: BankID answered 429 (tooManyRequests).
+        self.backoff_until = float("-inf")
         self.link: Link  # a transport wins over ssl_context, as it did with httpx alone
         if transport is not None:
             self.link = HttpxLink(base_url, transport, timeout)
@@ -622,9 +632,24 @@ class BankIDClient:
     # --- transport --------------------------------------------------------------------------
 
     async def _post(self, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
+        if endpoint in ORDER_STARTS and self._clock.now() < self.backoff_until:
+            # BankID said 429: no new order from this process until its reset (collects of
+            # the orders already started go on; they are what a person is waiting for).
+            left = math.ceil(self.backoff_until - self._clock.now())
+            raise BackingOff(429, None, "backing off after tooManyRequests", reset=left)
         started = time.perf_counter()
         try:
             data = await self._exchange(endpoint, body)
+        except RateLimited as exc:
+            wait = exc.reset if exc.reset is not None and exc.reset > 0 else BACKOFF_DEFAULT
+            self.backoff_until = max(
+                self.backoff_until, self._clock.now() + min(wait, BACKOFF_MAX)
+            )
+            self.observers.notify(
+                "bankid_call", endpoint, call_result(exc), time.perf_counter() - started
+            )
+            self.outage.failed(endpoint, exc)
+            raise
         except BankIDError as exc:
             self.observers.notify(
                 "bankid_call", endpoint, call_result(exc), time.perf_counter() - started
@@ -647,7 +672,7 @@ class BankIDClient:
         if status != 200:
             raise error_from_response(status, answer, headers)
         try:
-            data = json.loads(answer)
+            data = safejson.loads(answer)
         except ValueError as exc:
             raise BankIDProtocolError(f"BankID {endpoint}: the answer is not JSON") from exc
         if not isinstance(data, dict):

@@ -12,7 +12,7 @@ message to show (`rfa`), per the error table in reference section 3:
     └── BankIDAPIError            an HTTP error answer, one subclass per `errorCode`
         ├── AlreadyInProgress, InvalidParameters, Unauthorized, NotFound,
         ├── MethodNotAllowed, RequestTimeout, UnsupportedMediaType,
-        ├── RateLimited, InternalError, Maintenance
+        ├── RateLimited (BackingOff), InternalError, Maintenance
         └── UnknownBankIDError    an `errorCode` this code does not know yet
 
 Messages never contain personal numbers.
@@ -20,11 +20,11 @@ Messages never contain personal numbers.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any, ClassVar
 
+from idp.authn import safejson
 from idp.bankid.rfa import RFA
 
 
@@ -171,6 +171,13 @@ class RateLimited(BankIDAPIError):
         self.reset = reset
 
 
+class BackingOff(RateLimited):
+    """Raised without calling BankID while a 429 from it is being honoured (until its
+    `RateLimit-Reset`): the order fails at once with RFA5, as in an outage, not retried."""
+
+    retry_allowed = False
+
+
 class InternalError(BankIDAPIError):
     """500 `internalError`: a BankID fault. Do not retry automatically (RFA5)."""
 
@@ -232,7 +239,7 @@ def error_from_response(
     raw_code: str | None = None
     details: str | None = None
     try:
-        data: Any = json.loads(body) if body else None
+        data: Any = safejson.loads(body) if body else None
     except ValueError:
         data = None
     if isinstance(data, dict):
@@ -245,7 +252,8 @@ def error_from_response(
             details,
             limit=_int_header(headers, "ratelimit-limit"),
             remaining=_int_header(headers, "ratelimit-remaining"),
-            reset=_int_header(headers, "ratelimit-reset"),
+            reset=_int_header(headers, "ratelimit-reset")
+            or _int_header(headers, "retry-after"),
         )
     if raw_code is not None:
         cls = _BY_CODE.get(ErrorCode(raw_code), UnknownBankIDError)

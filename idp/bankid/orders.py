@@ -30,6 +30,7 @@ authenticated request.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Collection
@@ -58,6 +59,7 @@ from idp.bankid.outcomes import completion_json, error_reason, failed_reason
 from idp.bankid.qr import current_qr_payload
 from idp.bankid.rfa import RFA
 from idp.clock import Clock
+from idp.store.sealed import Seal
 from idp.store.ttl import TTLStore
 
 log = logging.getLogger(__name__)
@@ -73,6 +75,35 @@ COLLECT_INTERVAL = 2.0
 #: every waiting page behind it.
 COLLECT_WAIT = 0.05
 RISK_DENIED = "risk_denied"  # our own message key (not an RFA): refused by the risk policy
+#: Our own message key: a same-device order completed from another address than started it,
+#: refused by `same_device_ip_policy: refuse`.
+IP_MISMATCH = "ip_mismatch"
+IP_POLICIES = ("ignore", "log", "refuse")
+
+
+def same_device(started: str | None, completed: str | None) -> bool:
+    """Whether the device that completed an order is, by its address, the one that started it
+    (reference 2.4: compare ``device.ipAddress`` with the address the RP saw).
+
+    The same address, an IPv4 address written as IPv4-mapped IPv6 included, or two IPv6
+    addresses in one /64 (a device's temporary addresses share its prefix). Anything else,
+    a missing address or another address family included, is not proven the same device."""
+    try:
+        a = ipaddress.ip_address(started or "")
+        b = ipaddress.ip_address(completed or "")
+    except ValueError:
+        return False
+    a, b = (
+        x.ipv4_mapped if isinstance(x, ipaddress.IPv6Address) and x.ipv4_mapped else x
+        for x in (a, b)
+    )
+    if a.version != b.version:
+        return False
+    if isinstance(a, ipaddress.IPv6Address):
+        return ipaddress.ip_network((a, 64), strict=False) == ipaddress.ip_network(
+            (b, 64), strict=False
+        )
+    return a == b
 
 
 def _level(exc: BankIDError) -> int:
@@ -160,7 +191,7 @@ class Snapshot:
 
     @property
     def needs_return(self) -> bool:
-        """A same-device order on a phone carries a returnUrl; it counts only once it returned."""
+        """A same-device order carries a returnUrl; it counts only once it returned."""
         return self.nonce is not None and not self.record.get("returned", False)
 
 
@@ -179,8 +210,16 @@ class LoginOrders:
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         observers: Observers | None = None,
         collect_wait: float | None = None,
+        same_device_ip_policy: str = "log",
+        seal: Seal | None = None,
     ) -> None:
+        if same_device_ip_policy not in IP_POLICIES:
+            raise ValueError(f"same_device_ip_policy must be one of {IP_POLICIES}")
         self.client = client
+        self.same_device_ip_policy = same_device_ip_policy
+        #: A completed order's completionData (personal number, name, evidence) is sealed in
+        #: the store; shared by every instance through the server secret it derives from.
+        self.seal = seal or Seal.ephemeral()
         #: How long a poll waits for the collect it started (`COLLECT_WAIT`); None: until it
         #: is done (an in-process BankID, tests).
         self.collect_wait = collect_wait
@@ -219,15 +258,17 @@ class LoginOrders:
     ) -> str:
         """Start a BankID `/auth` order for a login; the id of our record (never the orderRef).
 
-        On a phone, the same-device order carries a `returnUrl` with a per-order nonce
-        (reference 1.9 and 5.3). `user_visible_data` is the client's message, shown in the app
-        (``userVisibleData``, as ``simpleMarkdownV1`` when `markdown`). A call that fails
+        Every same-device order carries a `returnUrl` with a per-order nonce (reference 1.9
+        and 5.3), on a computer too: BankID's program opens it as the app does, and the order
+        counts only once it came back to the browser that started it. `user_visible_data` is
+        shown in the app (``userVisibleData``, as ``simpleMarkdownV1`` when `markdown`): the
+        client's message, or the line naming the client. A call that fails
         leaves a record with a final failure, so the page shows its message (RFA5, ...).
         """
         order_id = secrets.token_urlsafe(18)
         nonce = (
             secrets.token_urlsafe(24)
-            if flow is Flow.SAME_DEVICE and platform.is_mobile and return_url is not None
+            if flow is Flow.SAME_DEVICE and return_url is not None
             else None
         )
         record: dict[str, Any] = {
@@ -240,6 +281,9 @@ class LoginOrders:
             "hint": str(HintCode.OUTSTANDING_TRANSACTION),
             "streak": 0,
             "created_at": self.clock.now(),
+            # What `ClientAddress` gave (behind trusted proxies, the person's), for the
+            # same-device address check at completion.
+            "end_user_ip": end_user_ip,
         }
         if approval is not None:
             record["kind"] = approval.type
@@ -293,9 +337,23 @@ class LoginOrders:
     async def get(self, order_id: str) -> Snapshot | None:
         """The order and its final result, read in one store round trip."""
         record, final = await self.store.get_many([(ORDER, order_id), (FINAL, order_id)])
+        return self.snapshot(order_id, record, final)
+
+    def snapshot(
+        self, order_id: str, record: dict[str, Any] | None, final: dict[str, Any] | None
+    ) -> Snapshot | None:
+        """The order as read from the store (its final's completionData opened)."""
         if record is None:
             return None
-        return Snapshot(order_id, record, final)
+        return Snapshot(order_id, record, self._opened(final))
+
+    def _opened(self, final: dict[str, Any] | None) -> dict[str, Any] | None:
+        if final is None or final.get("completion") is None:
+            return final
+        completion = self.seal.open(final["completion"])
+        if completion is None:  # sealed under another secret: the login cannot finish
+            return self._failed(None, str(RFA.RFA22), FailureReason.INTERNAL)
+        return {**final, "completion": completion}
 
     async def poll(self, order_id: str) -> Snapshot | None:
         """The order now, calling BankID `collect` only if this poll wins the 2-second lease.
@@ -380,6 +438,8 @@ class LoginOrders:
                 # Reference 2.4: "high: the RP should block or cancel the order".
                 log.warning("BankID login refused by the risk policy (risk %s)", cd.risk)
                 final = self._failed(None, RISK_DENIED, FailureReason.REJECTED)
+            elif not self._same_device_ok(snap, cd.device.ip_address):
+                final = self._failed(None, IP_MISMATCH, FailureReason.REJECTED)
             else:
                 final = {
                     "status": str(Status.COMPLETE),
@@ -429,6 +489,20 @@ class LoginOrders:
 
     # ------------------------------------------------------------------ helpers
 
+    def _same_device_ok(self, snap: Snapshot, completed_ip: str | None) -> bool:
+        """The same-device address check, as `same_device_ip_policy` says: False only when
+        the policy refuses a same-device order completed from another address."""
+        if snap.flow is not Flow.SAME_DEVICE or self.same_device_ip_policy == "ignore":
+            return True
+        if same_device(snap.record.get("end_user_ip"), completed_ip):
+            return True
+        refuse = self.same_device_ip_policy == "refuse"
+        log.warning(
+            "BankID same-device login completed from another address than it started%s",
+            ": refused" if refuse else "",
+        )
+        return not refuse
+
     async def _retrying(self, call: Callable[[], Awaitable[OrderResponse]]) -> OrderResponse:
         for attempt in range(self.retries):
             try:
@@ -459,11 +533,14 @@ class LoginOrders:
     async def _finish(self, order_id: str, flow: Flow, final: dict[str, Any]) -> dict[str, Any]:
         """Store the final result once; if another poll got there first, theirs stands.
         Only the poll that stores it reports the login's end, so each login counts once."""
-        if await self.store.add(FINAL, order_id, final, self.ttl):
+        stored = final
+        if final.get("completion") is not None:
+            stored = {**final, "completion": self.seal.seal(final["completion"])}
+        if await self.store.add(FINAL, order_id, stored, self.ttl):
             if final["status"] == str(Status.COMPLETE):
                 log.info("BankID login complete (%s, txn %s)", flow, final["completion"]["txn"])
                 self.observers.notify("login_completed", str(flow))
             else:
                 self.observers.notify("login_failed", str(flow), FailureReason(final["reason"]))
             return final
-        return await self.store.get(FINAL, order_id) or final
+        return self._opened(await self.store.get(FINAL, order_id)) or final

@@ -73,6 +73,18 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "The login was stopped for security reasons. If someone asked you to log in, "
         "cancel. Otherwise, contact the service you are logging in to.",
     },
+    "bankid.visible_login": {
+        "sv": "Inloggning till {client}",
+        "en": "Log in to {client}",
+    },
+    "bankid.ip_mismatch": {
+        "sv": "Inloggningen stoppades: BankID godkändes från en annan anslutning än den där "
+        "inloggningen startades. Om någon har skickat en länk till dig, avbryt. Försök annars "
+        "igen, utan VPN eller proxy.",
+        "en": "The login was stopped: BankID was approved from another connection than the one "
+        "the login started on. If someone sent you a link, cancel. Otherwise, try again without "
+        "a VPN or proxy.",
+    },
     "bankid.return_wait": {
         "sv": "Slutför i BankID-appen. Appen skickar dig sedan tillbaka hit.",
         "en": "Finish in the BankID app. The app then sends you back here.",

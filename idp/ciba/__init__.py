@@ -48,8 +48,11 @@ class Ciba:
         return [Route(PATH, self.endpoint.endpoint, methods=["POST"])]
 
     def metadata(self) -> dict[str, Any]:
-        """CIBA Core §4: what discovery says about backchannel authentication."""
+        """CIBA Core §4: what discovery says about backchannel authentication; and the acr
+        values its logins carry (BankID phone), added to the browser's in
+        `acr_values_supported` (OIDC Discovery §3)."""
         return {
+            "acr_values_supported": list(self.service.authenticator.acr_values),
             "backchannel_authentication_endpoint": self.settings.issuer + PATH,
             "backchannel_token_delivery_modes_supported": DELIVERY_MODES,
             "backchannel_user_code_parameter_supported": False,

@@ -15,6 +15,7 @@ detail's text is what is signed).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import unicodedata
@@ -52,6 +53,7 @@ from idp.oidc.client_auth import CONFIDENTIAL_METHODS, ClientAuthenticationFaile
 from idp.oidc.http import MAX_PAR_BODY, BadRequest, oauth_json, read_form
 from idp.store.db import DatabaseUnavailable, run_db
 from idp.store.ttl import StoreUnavailable
+from idp.web.ratelimit import CIBA, RateLimiter, too_many_json
 
 log = logging.getLogger("idp.ciba")
 
@@ -114,6 +116,8 @@ class BackchannelEndpoint:
         self.keys = keys
         self.links = links
         self.clock = clock
+        #: Rate limits per client and per person (set by idp.app); None: no limits.
+        self.limiter: RateLimiter | None = None
 
     async def endpoint(self, request: Request) -> Response:
         try:
@@ -122,6 +126,13 @@ class BackchannelEndpoint:
             form = await read_form(request, max_body=MAX_PAR_BODY)
         except BadRequest as exc:
             return self._error(InvalidRequest(exc.description))
+        limiter = self.limiter
+        try:
+            limited = None if limiter is None else await limiter.client(CIBA, request, form)
+        except StoreUnavailable:
+            limited = None  # met again below, and answered 503
+        if limited is not None:
+            return too_many_json(limited)
         # §7.2 step 1: "authenticate the Client in the same way as at the token endpoint".
         try:
             settings = await self.bridge.client_auth.authenticate(
@@ -130,6 +141,9 @@ class BackchannelEndpoint:
         except ClientAuthenticationFailed as exc:
             log.info("ciba request refused: client authentication failed")
             self.service.observe("unauthorized")
+            if limiter is not None:
+                with contextlib.suppress(StoreUnavailable):
+                    await limiter.client_auth_failed(request, form)
             return oauth_json(exc.status_code, exc.json(), exc.headers)
         except (StoreUnavailable, DatabaseUnavailable):
             return self._error(TemporarilyUnavailable("please try again shortly"))
@@ -137,6 +151,9 @@ class BackchannelEndpoint:
         try:
             accepted = await self._validate(settings, form)
             identity = accepted.identity
+            # Per person (a keyed hash of the number): no push-bombing of someone's phone.
+            if limiter is not None and (limited := await limiter.person(identity)) is not None:
+                return too_many_json(limited)
             req = await self.service.begin(settings, accepted)
         except BackchannelError as exc:
             await self._audit_refusal(settings, exc, identity)

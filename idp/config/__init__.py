@@ -12,9 +12,10 @@ A leaf package: it imports nothing else of idp.
 
 from idp.config.embedded import (
     DEMO_CIBA_CLIENT_ID,
-    DEMO_CIBA_SECRET,
     EMBEDDED_SOURCE,
+    demo_ciba_secret,
     embedded_default,
+    unsafe_deployment,
 )
 from idp.config.loading import (
     ConfigError,
@@ -58,7 +59,6 @@ __all__ = [
     "CIBA_GRANT",
     "DEFAULT_SCOPES",
     "DEMO_CIBA_CLIENT_ID",
-    "DEMO_CIBA_SECRET",
     "EMBEDDED_SOURCE",
     "ENCRYPTION_ALGS",
     "PRIVATE_NETWORKS",
@@ -90,9 +90,11 @@ __all__ = [
     "TokenSettings",
     "client_issues",
     "config_path_from_env",
+    "demo_ciba_secret",
     "embedded_default",
     "is_loopback_url",
     "load_settings",
     "parse_settings",
     "unknown_grant_types",
+    "unsafe_deployment",
 ]

@@ -403,6 +403,11 @@ class BankIDSettings(_Strict):
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
     # Logins whose BankID risk indication (returnRisk) is one of these are refused.
     deny_risk: list[Literal["moderate", "high"]] = ["high"]
+    # Same-device logins: what to do when the address of the device that completed the order
+    # (completionData.device.ipAddress) is not the one that started it. `log` by default: the
+    # returnUrl nonce already stops a relayed app link, and a hard check refuses people whose
+    # browser and app leave by different addresses (iCloud Private Relay, VPNs, IPv4 and IPv6).
+    same_device_ip_policy: Literal["ignore", "log", "refuse"] = "log"
 
     @field_validator("certificate_password", mode="before")
     @classmethod
@@ -536,6 +541,13 @@ class ParSettings(_Strict):
     request_uri_lifetime_seconds: int = Field(default=60, ge=5, le=600)
 
 
+class RateLimit(_Strict):
+    """At most `count` requests in each window of `window_seconds`."""
+
+    count: int = Field(ge=1, le=10_000_000)
+    window_seconds: int = Field(default=60, ge=1, le=86_400)
+
+
 class LimitsSettings(_Strict):
     """What one process takes on before it answers 503 with Retry-After (idp/web/overload.py)."""
 
@@ -545,6 +557,38 @@ class LimitsSettings(_Strict):
     # bounds the backlog's memory; a process short of CPU is caught otherwise: requests are
     # refused while the event loop runs more than 0.5 s late with many in progress.
     max_in_flight: int = Field(default=1000, ge=1, le=100_000)
+
+    # Rate limits shared by every instance (idp/web/ratelimit.py): at most `count` requests per
+    # fixed window of `window_seconds`, then 429 with Retry-After until the window ends.
+    authorize_per_address: RateLimit = Field(default_factory=lambda: RateLimit(count=60))
+    bankid_start_per_address: RateLimit = Field(default_factory=lambda: RateLimit(count=10))
+    token_per_client: RateLimit = Field(default_factory=lambda: RateLimit(count=600))
+    par_per_client: RateLimit = Field(default_factory=lambda: RateLimit(count=600))
+    ciba_per_client: RateLimit = Field(default_factory=lambda: RateLimit(count=600))
+    # Failed client authentication at /token, /par and CIBA, per address; past it, that
+    # address is refused until the window ends. (Per client_id alone, anyone could lock a
+    # client out by naming it; the per-client limits above count per client and address.)
+    client_auth_failures: RateLimit = Field(default_factory=lambda: RateLimit(count=30))
+    # CIBA requests and person-restricted BankID orders per person (keyed by an HMAC of the
+    # personal number): a client cannot push-bomb someone's phone.
+    per_person: RateLimit = Field(
+        default_factory=lambda: RateLimit(count=5, window_seconds=600)
+    )
+    # BankID logins waiting at once (an order started, not yet ended), per address and in all.
+    pending_logins_per_address: int = Field(default=20, ge=1, le=1_000_000)
+    pending_logins_total: int = Field(default=5000, ge=1, le=10_000_000)
+
+    def rules(self) -> dict[str, RateLimit]:
+        """The counted limits by name (the `limit` label of idp_rate_limited_total)."""
+        return {
+            "authorize": self.authorize_per_address,
+            "bankid_start": self.bankid_start_per_address,
+            "token": self.token_per_client,
+            "par": self.par_per_client,
+            "ciba": self.ciba_per_client,
+            "client_auth_failures": self.client_auth_failures,
+            "person": self.per_person,
+        }
 
 
 class EvidenceSettings(_Strict):
@@ -578,6 +622,10 @@ class Settings(_Strict):
     tokens: TokenSettings = Field(default_factory=TokenSettings)
     keys: KeySettings = Field(default_factory=KeySettings)
     demo: DemoSettings = Field(default_factory=DemoSettings)
+    # A shared test deployment (https, but no real users): only then may an https issuer have
+    # the BankID simulator, the demo or the demo CIBA client; `idp check-config` and `idp
+    # serve` refuse them otherwise (idp.config.embedded.unsafe_deployment).
+    test_deployment: bool = False
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     ciba: CibaSettings = Field(default_factory=CibaSettings)
     acr: AcrSettings = Field(default_factory=AcrSettings)

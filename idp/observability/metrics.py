@@ -71,6 +71,20 @@ BANKID_RESULTS = frozenset(
     }
 )
 
+RATE_LIMITS = frozenset(
+    {
+        "authorize",
+        "bankid_start",
+        "token",
+        "par",
+        "ciba",
+        "client_auth_failures",
+        "person",
+        "pending_per_address",
+        "pending_total",
+    }
+)
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0)
 
@@ -160,6 +174,12 @@ class Metrics:
             "Requests refused with 503 because the process had too many in progress.",
             registry=r,
         )
+        self.rate_limited_total = Counter(
+            "idp_rate_limited",
+            "Requests refused with 429 (or a capped login), by the limit reached.",
+            ["limit"],
+            registry=r,
+        )
 
     # ------------------------------------------------------------------ recording
 
@@ -187,6 +207,9 @@ class Metrics:
         """`reason` is an idp.authn.FailureReason or its value."""
         value = getattr(reason, "value", reason)
         self.logins_failed.labels(_one_of(path, LOGIN_PATHS), _one_of(value, FAILURE_REASONS)).inc()
+
+    def rate_limited(self, limit: str) -> None:
+        self.rate_limited_total.labels(_one_of(limit, RATE_LIMITS)).inc()
 
     def ciba_request(self, outcome: str) -> None:
         self.ciba_requests.labels(_one_of(outcome, CIBA_OUTCOMES)).inc()

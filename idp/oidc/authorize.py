@@ -47,8 +47,10 @@ from idp.oidc.subject import subject_for
 from idp.oidc.tokens import AuthContext, TokenService, new_id
 from idp.store.db import DatabaseUnavailable, run_db
 from idp.store.ttl import StoreUnavailable, TTLStore
+from idp.web import ratelimit
 from idp.web.cookies import Cookies
 from idp.web.errors import error_page
+from idp.web.ratelimit import Limited, RateLimiter
 from idp.web.templating import Templates
 
 CODE = "code"
@@ -134,6 +136,8 @@ class AuthorizationEndpoint:
         self.cookies = cookies
         self.templates = templates
         self.subject_secret = subject_secret
+        #: Per-address limit of authorization requests (set by idp.app; None: no limit).
+        self.limiter: RateLimiter | None = None
         self.authenticator: BrowserAuthenticator | None = None
         #: Where each approval's evidence is kept (the provider sets it).
         self.evidence: EvidenceStore | None = None
@@ -198,9 +202,23 @@ class AuthorizationEndpoint:
         except AuthorizationError as exc:
             return self._page(request, exc)
         ctx = Context(raw=raw, endpoint="authorize")
+        limited = await self._limited(request)
         try:
             await checks.run(ctx, self.services, checks.FRONT)
+            if limited is not None:
+                # Once the redirect URI is trusted the client hears it (RFC 6749 §4.1.2.1),
+                # with Retry-After (RFC 9110 §10.2.3 allows it on a redirect).
+                assert ctx.redirect_uri is not None
+                response = self._error_redirect(
+                    ctx.redirect_uri,
+                    ctx.state,
+                    TemporarilyUnavailable(limited.description),
+                )
+                response.headers.update(limited.headers)
+                return response
         except AuthorizationError as exc:
+            if limited is not None:
+                return self._too_many(request, limited)
             outer = None if exc.page_only else self._outer_redirect(raw)
             if outer is None:
                 return self._page(request, exc)
@@ -222,6 +240,19 @@ class AuthorizationEndpoint:
                 ctx.state,
                 TemporarilyUnavailable("please try again shortly"),
             )
+
+    async def _limited(self, request: Request) -> Limited | None:
+        if self.limiter is None:
+            return None
+        try:
+            return await self.limiter.address(ratelimit.AUTHORIZE, request)
+        except StoreUnavailable:
+            return None  # the checks that follow meet the store again and answer it
+
+    def _too_many(self, request: Request, limited: Limited) -> Response:
+        page = error_page(self.templates, request, status_code=429, message_key="error.too_many")
+        page.headers.update(limited.headers)
+        return page
 
     async def _proceed(
         self, request: Request, client: ClientSettings, req: ValidatedRequest

@@ -83,7 +83,7 @@ class Discovery:
             "subject_types_supported": ["public", "pairwise"],
             "id_token_signing_alg_values_supported": list(signing_algs),
             "ui_locales_supported": ["sv", "en"],
-            "claims_locales_supported": ["sv", "en"],
+            # No claims_locales_supported: claims come from BankID as they are, never localised.
         }
 
     def url(self, path: str) -> str:

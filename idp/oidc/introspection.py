@@ -89,10 +89,12 @@ async def authenticated_token_request(
 
 
 def introspection_payload(token: IntrospectedToken) -> dict[str, Any]:
+    """RFC 7662 §2.2. `token_type` is "the type of the token as defined in Section 5.1 of
+    OAuth 2.0 [RFC6749]": `Bearer` for an access token. A refresh token has no such type
+    (RFC 6749 §5.1 types access tokens only), so it gets none rather than a made-up one."""
     c = token.claims
     out = {
         "active": True,
-        "token_type": token.kind,
         "client_id": token.client_id,
         "scope": c.get("scope"),
         "sub": c.get("sub"),
@@ -100,6 +102,8 @@ def introspection_payload(token: IntrospectedToken) -> dict[str, Any]:
         "exp": c.get("exp"),
         "iat": c.get("iat"),
     }
+    if token.kind == "access_token":
+        out["token_type"] = "Bearer"
     for k in ("aud", "jti", "auth_time", "acr", "authorization_details"):
         if k in c:
             out[k] = c[k]

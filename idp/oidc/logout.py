@@ -1,7 +1,13 @@
 """RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0).
 
-With a valid `id_token_hint` the session it names ends at once; without one, the person is
-asked to confirm (§2: the OP SHOULD ask when it cannot tell the request is genuine). A
+With a valid `id_token_hint` that names this browser's session (its `sid` and `sub`, as this
+client sees them) the session ends at once. Without a hint, or with one that names another
+session or person, the person is asked to confirm. §2: "If the ID Token's sid claim does not
+correspond to the RP's current session or a recent session at the OP, the OP SHOULD treat the
+logout request as suspect"; §6: requests without a valid hint are "a potential means of denial
+of service; therefore, OPs should obtain explicit confirmation from the End-User before acting
+upon them". An ID token of some other login proves nothing about this browser's. Only this
+browser's session is ever ended here. A
 `post_logout_redirect_uri` must exactly match one the client registered (§3), otherwise no
 redirect happens. Ending a session revokes the refresh tokens issued in it.
 """
@@ -18,6 +24,7 @@ from idp.config import ClientSettings, Registry, Settings
 from idp.keys import SigningKeys
 from idp.oidc.authorize import redirect_to
 from idp.oidc.sessions import Sessions, SSOSession
+from idp.oidc.subject import subject_for
 from idp.oidc.tokens import TokenService
 from idp.store.db import DatabaseUnavailable, run_db
 from idp.store.ttl import StoreUnavailable
@@ -43,10 +50,13 @@ class Logout:
         tokens: TokenService,
         cookies: Cookies,
         templates: Templates,
+        *,
+        subject_secret: bytes,
     ) -> None:
         self.settings = settings
         self.registry = registry
         self.keys = keys
+        self.subject_secret = subject_secret
         self.sessions = sessions
         self.tokens = tokens
         self.cookies = cookies
@@ -87,6 +97,16 @@ class Logout:
                 raise LogoutError("logout.bad_redirect")
         return hint, client, uri
 
+    def _names(
+        self, hint: dict[str, Any], client: ClientSettings | None, session: SSOSession
+    ) -> bool:
+        """Whether the hint was issued in `session`: its sid and sub as `client` sees them."""
+        if client is None or not isinstance(hint.get("sid"), str):
+            return False
+        return hint["sid"] == self.tokens.client_sid(client, session.sid) and hint.get(
+            "sub"
+        ) == subject_for(self.subject_secret, client, session.subject)
+
     async def _end(self, session: SSOSession | None) -> None:
         if session is None:
             return
@@ -108,11 +128,9 @@ class Logout:
             if hint is None:
                 return self._confirm_page(request, p, client, uri)
             current = await self.sessions.current(request)
-            hinted = (
-                await self.sessions.by_sid(str(hint.get("sid", ""))) if hint.get("sid") else None
-            )
-            for session in {s.key_hash: s for s in (current, hinted) if s}.values():
-                await self._end(session)
+            if current is not None and not self._names(hint, client, current):
+                return self._confirm_page(request, p, client, uri)
+            await self._end(current)  # None: this browser has no session left to end
             return self._done(request, uri, p.get("state"))
         except LogoutError as exc:
             return error_page(self.templates, request, status_code=400, message_key=exc.message_key)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -32,6 +34,7 @@ from idp.oidc.discovery import Discovery
 from idp.oidc.evidence import PATH as EVIDENCE_PATH
 from idp.oidc.evidence import EvidenceStore, retrieve
 from idp.oidc.grants import OAUTH_GRANTS, GrantRegistry
+from idp.oidc.http import MAX_BODY, MAX_PAR_BODY, BadRequest, read_form
 from idp.oidc.logout import Logout
 from idp.oidc.par import PushedAuthorizationEndpoint, PushedRequests
 from idp.oidc.request_object import RequestObjects
@@ -40,8 +43,10 @@ from idp.oidc.threads import call_async
 from idp.oidc.tokens import TokenService
 from idp.oidc.user_message import metadata as user_message_metadata
 from idp.oidc.userinfo import UserInfo
-from idp.store.ttl import TTLStore
+from idp.store.sealed import Seal
+from idp.store.ttl import StoreUnavailable, TTLStore
 from idp.web.cookies import Cookies
+from idp.web.ratelimit import PAR, TOKEN, RateLimiter, too_many_json
 from idp.web.templating import Templates
 
 AuthenticatorFactory = Callable[[LoginHandoff], BrowserAuthenticator]
@@ -76,10 +81,20 @@ class OpenIDProvider:
         self.request_objects = RequestObjects.from_settings(
             settings, client_keys=self.client_keys, keys=keys, store=store, clock=clock
         )
-        self.tokens = TokenService(settings, keys, db, clock, grant_secret)
+        self.tokens = TokenService(
+            settings, keys, db, clock, grant_secret, subject_secret=subject_secret
+        )
         # Each approval's evidence, kept for the retention period (POST /evidence).
         self.evidence = EvidenceStore.from_settings(settings, db, clock, grant_secret)
-        self.sessions = Sessions(store, clock, settings.session, cookies)
+        # Sessions and login transactions hold personal data: sealed in the store, under keys
+        # of their own derived from the grants' secret (idp.store.sealed).
+        self.sessions = Sessions(
+            store,
+            clock,
+            settings.session,
+            cookies,
+            seal=Seal.from_secret(grant_secret, "sso-session"),
+        )
         self.authorization = AuthorizationEndpoint(
             settings=settings,
             registry=registry,
@@ -88,7 +103,11 @@ class OpenIDProvider:
             keys=keys,
             tokens=self.tokens,
             sessions=self.sessions,
-            transactions=LoginTransactions(store, settings.tokens.login_transaction_ttl_seconds),
+            transactions=LoginTransactions(
+                store,
+                settings.tokens.login_transaction_ttl_seconds,
+                seal=Seal.from_secret(grant_secret, "login-transaction"),
+            ),
             cookies=cookies,
             templates=templates,
             subject_secret=subject_secret,
@@ -115,9 +134,55 @@ class OpenIDProvider:
         )
         self.userinfo = UserInfo(settings, registry, self.tokens, store)
         self.logout = Logout(
-            settings, registry, keys, self.sessions, self.tokens, cookies, templates
+            settings,
+            registry,
+            keys,
+            self.sessions,
+            self.tokens,
+            cookies,
+            templates,
+            subject_secret=subject_secret,
         )
         self.authenticator: BrowserAuthenticator | None = None
+        #: Rate limits (idp.app sets them with `limit`); None: no limits.
+        self.limiter: RateLimiter | None = None
+
+    def limit(self, limiter: RateLimiter) -> None:
+        """Rate limits for /authorize (per address), /token and /par (per client)."""
+        self.limiter = self.authorization.limiter = limiter
+
+    async def token_endpoint(self, request: Request) -> Response:
+        return await self._client_limited(request, TOKEN, MAX_BODY, self.bridge.token_endpoint)
+
+    async def par_endpoint(self, request: Request) -> Response:
+        return await self._client_limited(request, PAR, MAX_PAR_BODY, self.par.push)
+
+    async def _client_limited(
+        self,
+        request: Request,
+        name: str,
+        max_body: int,
+        endpoint: Callable[[Request], Awaitable[Response]],
+    ) -> Response:
+        """Per client, and refusing an address or client_id whose client authentication
+        failed too often; the form is read once (the endpoint reads the same cached body)."""
+        limiter = self.limiter
+        if limiter is None:
+            return await endpoint(request)
+        try:
+            form = await read_form(request, max_body=max_body)
+            limited = await limiter.client(name, request, form)
+        except BadRequest:
+            return await endpoint(request)  # it answers the malformed request itself
+        except StoreUnavailable:
+            limited = None  # the endpoint meets the store again and answers 503
+        if limited is not None:
+            return too_many_json(limited)
+        response = await endpoint(request)
+        if response.status_code in (400, 401) and _error_of(response) == "invalid_client":
+            with contextlib.suppress(StoreUnavailable):
+                await limiter.client_auth_failed(request, form)
+        return response
 
     def _client_key_set(self, client: ClientSettings, kid: str | None) -> dict[str, Any]:
         """private_key_jwt's key source (called in Authlib's worker thread): a jwks_uri that
@@ -154,8 +219,8 @@ class OpenIDProvider:
         routes: list[BaseRoute] = [
             Route("/authorize", a.authorize, methods=["GET", "POST"]),
             Route("/authorize/resume", a.resume, methods=["GET"]),
-            Route("/token", self.bridge.token_endpoint, methods=["POST"]),
-            Route("/par", self.par.push, methods=["POST"]),
+            Route("/token", self.token_endpoint, methods=["POST"]),
+            Route("/par", self.par_endpoint, methods=["POST"]),
             Route("/userinfo", self.userinfo.endpoint, methods=["GET", "POST"]),
             Route("/introspect", self.bridge.introspection_endpoint, methods=["POST"]),
             Route("/revoke", self.bridge.revocation_endpoint, methods=["POST"]),
@@ -207,6 +272,14 @@ class OpenIDProvider:
             "require_signed_request_object": False,
             **self.request_objects.metadata(),
         }
+
+
+def _error_of(response: Response) -> object:
+    try:
+        body = json.loads(bytes(response.body))
+    except (ValueError, TypeError):
+        return None
+    return body.get("error") if isinstance(body, dict) else None
 
 
 __all__ = ["AuthenticatorFactory", "OpenIDProvider"]

@@ -3,7 +3,9 @@
 An SSO session lets `prompt=none` succeed after a login. BankID forbids turning a login into a
 lasting credential, so sessions are short (1 h absolute, 15 min idle by default). The cookie
 holds a random key; the store keys the session by its SHA-256, and a separate public `sid`
-goes into ID tokens (OIDC Front/Back-Channel Logout §2), never the cookie value.
+goes into ID tokens (OIDC Front/Back-Channel Logout §2), never the cookie value; a pairwise
+client sees its own sid derived from it (idp.oidc.subject.sid_for). Logout ends only the
+browser's own session, so nothing looks a session up by its sid.
 
 A login transaction carries the validated authorization request to the authenticator's pages
 and back. It is bound to the browser by the browser cookie and consumed exactly once.
@@ -21,11 +23,11 @@ from starlette.requests import Request
 from idp.authn import Authentication
 from idp.clock import Clock
 from idp.config import SessionSettings
+from idp.store.sealed import Seal
 from idp.store.ttl import TTLStore
 from idp.web.cookies import Cookies
 
 SESSION = "session"
-SID = "sid"
 LOGIN = "login"
 
 
@@ -47,8 +49,18 @@ class SSOSession:
 
 
 class Sessions:
-    def __init__(self, store: TTLStore, clock: Clock, settings: SessionSettings, cookies: Cookies):
+    def __init__(
+        self,
+        store: TTLStore,
+        clock: Clock,
+        settings: SessionSettings,
+        cookies: Cookies,
+        *,
+        seal: Seal | None = None,
+    ):
         self.store = store
+        #: The subject and claims (personal number, name, BankID evidence) are sealed at rest.
+        self.seal = seal or Seal.ephemeral()
         self.clock = clock
         self.settings = settings
         self.cookies = cookies
@@ -70,7 +82,6 @@ class Sessions:
         )
         ttl = self.settings.lifetime_seconds
         await self.store.put(SESSION, session.key_hash, self._dump(session), ttl)
-        await self.store.put(SID, session.sid, {"key_hash": session.key_hash}, ttl)
         return key, session
 
     async def current(self, request: Request) -> SSOSession | None:
@@ -82,6 +93,8 @@ class Sessions:
         if value is None:
             return None
         session = self._load(value)
+        if session is None:
+            return None
         now = self.clock.now()
         if (
             now - session.created_at >= self.settings.lifetime_seconds
@@ -92,57 +105,70 @@ class Sessions:
         await self.store.update(SESSION, session.key_hash, {**value, "last_active": now})
         return session
 
-    async def by_sid(self, sid: str) -> SSOSession | None:
-        ref = await self.store.get(SID, sid)
-        if ref is None:
-            return None
-        value = await self.store.get(SESSION, ref["key_hash"])
-        return self._load(value) if value else None
-
     async def end(self, session: SSOSession) -> None:
         await self.store.delete(SESSION, session.key_hash)
-        await self.store.delete(SID, session.sid)
 
-    @staticmethod
-    def _dump(s: SSOSession) -> dict[str, Any]:
+    def _dump(self, s: SSOSession) -> dict[str, Any]:
         return {
             "sid": s.sid,
-            "subject": s.subject,
+            "person": self.seal.seal({"subject": s.subject, "claims": s.claims}),
             "acr": s.acr,
             "amr": list(s.amr),
             "auth_time": s.auth_time,
-            "claims": s.claims,
             "created_at": s.created_at,
             "last_active": s.last_active,
             "key_hash": s.key_hash,
         }
 
-    @staticmethod
-    def _load(v: dict[str, Any]) -> SSOSession:
+    def _load(self, v: dict[str, Any]) -> SSOSession | None:
+        person = self.seal.open(v.get("person"))
+        if person is None:  # sealed under another secret: no session
+            return None
         return SSOSession(
             key_hash=v["key_hash"],
             sid=v["sid"],
-            subject=v["subject"],
+            subject=person["subject"],
             acr=v["acr"],
             amr=tuple(v["amr"]),
             auth_time=int(v["auth_time"]),
-            claims=v["claims"],
+            claims=person["claims"],
             created_at=v["created_at"],
             last_active=v["last_active"],
         )
 
 
 class LoginTransactions:
-    def __init__(self, store: TTLStore, ttl: int) -> None:
+    def __init__(self, store: TTLStore, ttl: int, *, seal: Seal | None = None) -> None:
         self.store = store
         self.ttl = ttl
+        #: The request (a login_hint may name a person) and the result (the person's claims)
+        #: are sealed at rest.
+        self.seal = seal or Seal.ephemeral()
+
+    def _open(self, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        """A stored transaction with its request and result opened; None if they cannot be."""
+        if value is None:
+            return None
+        request = self.seal.open(value.get("request"))
+        if request is None:
+            return None
+        result = value.get("result")
+        if result is not None:
+            result = self.seal.open(result)
+            if result is None:
+                return None
+        return {**value, "request": request, "result": result}
 
     async def create(self, browser_id: str, request_state: dict[str, Any]) -> str:
         txn = secrets.token_urlsafe(24)
         await self.store.put(
             LOGIN,
             txn,
-            {"browser": Cookies.binding(browser_id), "request": request_state, "result": None},
+            {
+                "browser": Cookies.binding(browser_id),
+                "request": self.seal.seal(request_state),
+                "result": None,
+            },
             self.ttl,
         )
         return txn
@@ -153,13 +179,13 @@ class LoginTransactions:
         value = await self.store.get(LOGIN, txn)
         if value is None or value["browser"] != Cookies.binding(browser_id):
             return None
-        return value
+        return self._open(value)
 
     async def set_result(self, txn: str, result: dict[str, Any]) -> bool:
         value = await self.store.get(LOGIN, txn)
         if value is None:
             return False
-        return await self.store.update(LOGIN, txn, {**value, "result": result})
+        return await self.store.update(LOGIN, txn, {**value, "result": self.seal.seal(result)})
 
     async def consume(self, txn: str, browser_id: str | None) -> dict[str, Any] | None:
         """The finished transaction, exactly once, and only for the browser that started it."""
@@ -174,4 +200,4 @@ class LoginTransactions:
         if consumed is None or not consumed.first or consumed.value.get("result") is None:
             return None
         await self.store.delete(LOGIN, txn)
-        return consumed.value
+        return self._open(consumed.value)

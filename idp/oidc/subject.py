@@ -31,3 +31,13 @@ def subject_for(secret: bytes, client: ClientSettings, identity: str) -> str:
     if client.subject_type == "pairwise":
         return _mac(secret, f"pairwise|{sector_of(client)}|{identity}")
     return _mac(secret, f"public|{identity}")
+
+
+def sid_for(secret: bytes, client: ClientSettings, sid: str) -> str:
+    """The `sid` this client sees for a session. A pairwise client gets its own value, keyed
+    like its subject, so two clients cannot join their logins by `sid` where they cannot by
+    `sub` (OIDC Core §8.1); a public-subject client sees the session's own sid. The session's
+    real sid stays internal (grants are ended by it at logout)."""
+    if client.subject_type == "pairwise":
+        return _mac(secret, f"sid|{client.client_id}|{sid}")
+    return sid

@@ -47,6 +47,7 @@ from idp.config import ClientSettings, Settings
 from idp.keys import SigningKeys
 from idp.oidc import claims as claims_mod
 from idp.oidc.acr import AcrPolicy, requested_acr
+from idp.oidc.subject import sid_for
 from idp.store.models import Grant, RefreshToken
 from idp.store.secrets import sealer
 
@@ -290,9 +291,12 @@ class TokenService:
         sessions: sessionmaker[Session],
         clock: Clock,
         data_secret: bytes,
+        subject_secret: bytes | None = None,
     ) -> None:
         self.settings = settings
         self.keys = keys
+        # Keys the per-client sid of pairwise clients (idp.oidc.subject.sid_for).
+        self._sid_secret = data_secret if subject_secret is None else subject_secret
         self.sessions = sessions
         self.clock = clock
         self.issuer = settings.issuer
@@ -671,10 +675,14 @@ class TokenService:
         if nonce:
             payload["nonce"] = nonce
         if sid:
-            payload["sid"] = sid
+            payload["sid"] = self.client_sid(client, sid)
         if access_token:
             payload["at_hash"] = left_half_hash(access_token, alg)
         return self.keys.sign(payload, alg)
+
+    def client_sid(self, client: ClientSettings, sid: str) -> str:
+        """The sid this client sees for a session (its own where its subject is pairwise)."""
+        return sid_for(self._sid_secret, client, sid)
 
     def userinfo_jwt(self, client: ClientSettings, claims: dict[str, Any]) -> str:
         """A signed UserInfo response (OIDC Core §5.3.2: "SHOULD contain the Claims iss [...]

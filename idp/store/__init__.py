@@ -24,6 +24,7 @@ from idp.store.models import (
     SigningKey,
     SubjectLink,
 )
+from idp.store.sealed import Seal
 from idp.store.secrets import sealer, server_secret
 from idp.store.ttl import StoreBusy, StoreUnavailable, TTLStore
 
@@ -35,6 +36,7 @@ __all__ = [
     "Grant",
     "MemoryTTLStore",
     "RefreshToken",
+    "Seal",
     "SigningKey",
     "StoreBusy",
     "StoreUnavailable",

@@ -6,6 +6,8 @@ synchronous and short; async code calls them through `run_db` so the event loop 
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -58,6 +60,9 @@ def make_engine(url: str) -> Engine:
         pool: dict[str, Any] = {}
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            # Created readable by its owner only: it holds grants and server secrets.
+            with contextlib.suppress(FileExistsError):
+                os.close(os.open(parsed.database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
             # As for PostgreSQL: no connection (and its PRAGMAs) opened for one request.
             pool = {"pool_size": POOL_SIZE, "max_overflow": 0}
         engine = create_engine(

@@ -63,6 +63,9 @@ class MemoryTTLStore:
         self._grants: dict[str, set[tuple[str, str]]] = {}
         self._writes = 0
         self._next_sweep = self._clock.now() + SWEEP_INTERVAL
+        # Bounded sets of expiring members (acquire_slot), and acquires since their sweep.
+        self._slots: dict[tuple[str, str], dict[str, float]] = {}
+        self._slot_writes = 0
 
     # -- helpers; all called with self._lock held ---------------------------------------------
 
@@ -212,6 +215,43 @@ class MemoryTTLStore:
                 raise ValueError(f"{kind} entry is not a counter")
             entry.data = str(current + 1)
             return current + 1
+
+    async def acquire_slot(
+        self, kind: str, key: str, member: str, *, limit: int, ttl: float
+    ) -> bool:
+        """A slot in a set of at most `limit` members, each expiring `ttl` seconds after its
+        last acquire (the same member again: the same slot). False when the set is full."""
+        _check_kind(kind)
+        seconds = _ttl_seconds(ttl)
+        with self._lock:
+            now = self._clock.now()
+            slots = self._slots
+            self._slot_writes += 1
+            if self._slot_writes >= SWEEP_EVERY_WRITES:
+                self._slot_writes = 0
+                for k in list(slots):
+                    live = {m: t for m, t in slots[k].items() if t > now}
+                    if live:
+                        slots[k] = live
+                    else:
+                        del slots[k]
+            members = {m: t for m, t in slots.get((kind, key), {}).items() if t > now}
+            if member not in members and len(members) >= limit:
+                slots[(kind, key)] = members
+                return False
+            members[member] = now + seconds
+            slots[(kind, key)] = members
+            return True
+
+    async def release_slot(self, kind: str, key: str, member: str) -> None:
+        _check_kind(kind)
+        with self._lock:
+            slots = self._slots
+            members = slots.get((kind, key))
+            if members is not None:
+                members.pop(member, None)
+                if not members:
+                    del slots[(kind, key)]
 
     async def revoke_by_grant(self, grant_id: str) -> int:
         with self._lock:

@@ -108,6 +108,21 @@ end
 return n
 """
 
+# A bounded set of expiring members (a sorted set scored by expiry, server time in ms).
+# KEYS[1] the set | ARGV[1] member, ARGV[2] limit, ARGV[3] ttl ms. 1 if acquired, 0 if full.
+_ACQUIRE_SLOT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+  if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+end
+local ttl = tonumber(ARGV[3])
+redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+return 1
+"""
+
 # KEYS[1] the entry | ARGV[1] the field naming the linked key, ARGV[2..] the linked kinds' key
 # prefixes. {} when the entry is absent, else its value and one value per linked kind, ''
 # for none (values are JSON, never empty).
@@ -180,6 +195,7 @@ class RedisTTLStore:
         self._incr = client.register_script(_INCR)
         self._revoke = client.register_script(_REVOKE)
         self._get_linked = client.register_script(_GET_LINKED)
+        self._acquire_slot = client.register_script(_ACQUIRE_SLOT)
 
     @classmethod
     def from_url(
@@ -307,6 +323,21 @@ class RedisTTLStore:
     async def incr(self, kind: str, key: str, ttl: float) -> int:
         k = self._key(kind, key)
         return int(await self._call("incr", lambda: self._incr(keys=[k], args=[_ttl_ms(ttl)])))
+
+    async def acquire_slot(
+        self, kind: str, key: str, member: str, *, limit: int, ttl: float
+    ) -> bool:
+        """A slot in a set of at most `limit` members, each expiring `ttl` seconds after its
+        last acquire (the same member again: the same slot). False when the set is full."""
+        k = self._key(kind, key)
+        args: list[str | int] = [member, limit, _ttl_ms(ttl)]
+        return bool(
+            await self._call("acquire_slot", lambda: self._acquire_slot(keys=[k], args=args))
+        )
+
+    async def release_slot(self, kind: str, key: str, member: str) -> None:
+        k = self._key(kind, key)
+        await self._call("release_slot", lambda: self._client.zrem(k, member))
 
     async def revoke_by_grant(self, grant_id: str) -> int:
         gk = self._grant_prefix + grant_id

@@ -21,4 +21,5 @@ __all__ = [
     "i18n",
     "markdown",
     "overload",
+    "ratelimit",
 ]

@@ -32,6 +32,10 @@ _CATALOG: dict[str, dict[str, str]] = {
         "sv": "Tjänsten är tillfälligt otillgänglig. Försök igen om en stund.",
         "en": "The service is temporarily unavailable. Please try again in a moment.",
     },
+    "error.too_many": {
+        "sv": "För många försök från din anslutning. Vänta en stund och försök igen.",
+        "en": "Too many attempts from your connection. Please wait a while and try again.",
+    },
     "error.method": {"sv": "Metoden stöds inte här.", "en": "That method is not allowed here."},
     "error.bad_request": {"sv": "Ogiltig begäran.", "en": "Invalid request."},
     "error.code": {"sv": "Felkod", "en": "Error code"},

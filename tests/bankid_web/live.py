@@ -103,6 +103,15 @@ class LiveProvider:
                 "database_url": database,
                 "bankid": {"simulator": {"think_time_seconds": think_time}},
                 "demo": {"enabled": True},
+                # Every browser here comes from 127.0.0.1 and the same few test persons log in
+                # again and again: the per-address and per-person limits have their own tests
+                # (test_rate_limit_answers, the two-instance test).
+                "limits": {
+                    "per_person": {"count": 100_000},
+                    "authorize_per_address": {"count": 100_000},
+                    "bankid_start_per_address": {"count": 100_000},
+                    "pending_logins_per_address": 100_000,
+                },
                 "clients": [
                     *client_settings(self.rp_callback),
                     demo,

@@ -1,5 +1,5 @@
 """The BankID login pages, in-process: the choice, QR and same-device flows, the acr they yield,
-the returnUrl on phones, login_hint, language and the no-JavaScript message."""
+the returnUrl of same-device orders, login_hint, language and the no-JavaScript message."""
 
 from dataclasses import replace
 
@@ -97,10 +97,15 @@ async def test_same_device_on_a_computer_launches_the_desktop_app(app, clock):
     assert 'data-autostart="1"' in page.text  # opened automatically, and always a button
 
     opened = await phone(app, "autostart", {"autoStartToken": autostart_token(href)})
-    assert opened.status_code == 200 and "returnUrl" not in opened.json()  # no return on desktop
+    # BankID's program on a computer opens the returnUrl too: the order counts once it is back.
+    return_url = opened.json()["returnUrl"]
+    assert opened.status_code == 200 and return_url.startswith(f"{ISSUER}/bankid/return?")
     clock.advance(0.5)
     clock.advance(2)
     assert (await b.status()).json()["rfa"] in ("RFA15A", "RFA9")
+    await poll_until(b, clock, "return")
+    back = await b.http.get(return_url.removeprefix(ISSUER))
+    assert back.status_code == 303
     done = await poll_until(b, clock, "complete")
     q = query(await b.finish(done))
     assert id_token_claims(await b.token(q["code"]))["acr"] == ACR_SAME

@@ -131,11 +131,12 @@ async def test_the_message_is_in_the_language_of_the_login_page(app_with):
     assert app.state.link.bodies[-1]["userVisibleData"] == b64("Hej")
 
 
-async def test_no_message_sends_no_user_visible_data(app):
+async def test_no_message_sends_the_line_naming_the_client(app):
     b = Browser(app)
     await b.open_login(acr_values=ACR_QR)
-    assert "userVisibleData" not in app.state.link.bodies[-1]
-    assert "userVisibleData" not in await scan(app, b)
+    body = app.state.link.bodies[-1]
+    assert base64.b64decode(body["userVisibleData"]).decode() == "Inloggning till Test RP"
+    assert "userVisibleDataFormat" not in body
 
 
 async def test_the_simulator_page_shows_the_text_of_a_pending_order(app_with):

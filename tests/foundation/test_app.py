@@ -57,6 +57,7 @@ async def test_readyz_names_the_failing_parts(settings, tmp_path):
     async with app_client(app) as client:
         app.state.runtime.engine.dispose()
         bad_engine = make_engine(f"sqlite:///{tmp_path}/missing/dir/x.db")
+        (tmp_path / "missing" / "dir" / "x.db").unlink(missing_ok=True)  # made owner-only
         (tmp_path / "missing" / "dir").rmdir()
         app.state.runtime.engine = bad_engine
         r = await client.get("/readyz")

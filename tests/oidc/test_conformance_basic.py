@@ -41,6 +41,8 @@ from tests.oidc.harness import (
 
 pytestmark = pytest.mark.anyio
 
+ACR_PHONE = "urn:grn:authn:se:bankid:phone"  # CIBA's logins (BankID phone), also listed
+
 PROFILE = ("name", "given_name", "family_name", "birthdate")
 
 
@@ -306,7 +308,7 @@ async def test_oidcc_claims_locales(oidc):
 
 async def test_oidcc_ensure_request_with_acr_values_succeeds(oidc):
     doc = await discovery(oidc)
-    assert set(doc["acr_values_supported"]) == {ACR_BASIC, ACR_STRONG}
+    assert set(doc["acr_values_supported"]) == {ACR_BASIC, ACR_STRONG, ACR_PHONE}
     params, verifier = oidc.auth_params(acr_values=f"{ACR_STRONG} {ACR_BASIC}")
     r = await oidc.authorize(params)
     assert (await fake_page(oidc, location(r)))["acr_values"] == [ACR_STRONG, ACR_BASIC]
@@ -467,7 +469,7 @@ async def test_oidcc_discovery_endpoint_verification(oidc):
     assert doc["request_parameter_supported"] is True
     assert doc["request_uri_parameter_supported"] is False  # only PAR's request_uri values
     assert "none" not in doc["request_object_signing_alg_values_supported"]
-    assert set(doc["acr_values_supported"]) == {ACR_BASIC, ACR_STRONG}
+    assert set(doc["acr_values_supported"]) == {ACR_BASIC, ACR_STRONG, ACR_PHONE}
     assert {"openid", "profile", "ssn"} <= set(doc["scopes_supported"])
     assert {"sub", "name", "given_name", "family_name", "birthdate", "ssn"} <= set(
         doc["claims_supported"]

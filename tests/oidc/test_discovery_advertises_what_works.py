@@ -14,14 +14,16 @@ grant, CIBA in both delivery modes of backchannel_token_delivery_modes_supported
 response_types_supported, response_modes_supported, code_challenge_methods_supported,
 scopes_supported (each requested and granted), claims_supported (each claim found in the ID
 token or at UserInfo after a login asking for it), acr_values_supported (each requested as
-essential, met by a login, and named by the ID token), prompt_values_supported,
-ui_locales_supported, claims_locales_supported, subject_types_supported,
+essential, met by a login, and named by the ID token; the phone acr by a CIBA login),
+prompt_values_supported, ui_locales_supported, subject_types_supported,
 id_token_signing_alg_values_supported, userinfo_signing_alg_values_supported,
 request_object_signing_alg_values_supported, request_object_encryption_alg_values_supported x
 request_object_encryption_enc_values_supported, the PAR endpoint, the userMessage MIME types,
 authorization_response_iss_parameter_supported, and the booleans that say what is refused
 (request_uri_parameter_supported, require_pushed_authorization_requests,
-require_signed_request_object).
+require_signed_request_object). claims_locales_supported is not advertised (claims are not
+localised). `test_every_discovery_member_is_proven` walks the whole document: each member is
+in PROVES, with the test that proves it, here or elsewhere; a new member without one fails.
 
 Claims that depend on BankID data the simulator lacks: none. Every claim advertised comes from
 an authentication the simulator completes (coordinationNumber needs a person with a
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import anyio
 import httpx
@@ -100,6 +103,8 @@ ALL_SCOPES = " ".join(DEFAULT_SCOPES)
 #: Every scope a login alone can be granted (the sign scopes need a signRequest).
 LOGIN_SCOPES = " ".join(s for s in DEFAULT_SCOPES if s not in SIGN_SCOPES)
 FLOW_FOR_ACR = {"urn:grn:authn:se:bankid:same-device": "same_device"}  # else the QR code
+#: Acr values only a backchannel (CIBA) login carries.
+CIBA_ACRS = {"urn:grn:authn:se:bankid:phone"}
 
 
 # ============================================================================ the provider
@@ -332,10 +337,12 @@ async def test_every_grant_type_works(provider):
             await ciba_login(rp(), app, clock, receiver, mode)
 
 
-async def ciba_login(rp: SwedishRP, app, clock, receiver, mode: str) -> None:
+async def ciba_login(rp: SwedishRP, app, clock, receiver, mode: str, **asked) -> dict:
+    """A backchannel login approved on the phone; the ID token's claims."""
     client_id = {"poll": "m-ciba", "ping": "m-ping"}[mode]
     auth = httpx.BasicAuth(client_id, SECRETS[client_id])
     extra = {"client_notification_token": "note-" + "x" * 20} if mode == "ping" else {}
+    extra |= asked
     r = await rp.server.post(
         "/backchannel-authentication",
         data={"scope": "openid profile", "login_hint": ANNA, **extra},
@@ -363,6 +370,7 @@ async def ciba_login(rp: SwedishRP, app, clock, receiver, mode: str) -> None:
     assert claims["acr"] and claims["sub"], claims
     if mode == "ping":
         assert receiver.received[-1]["body"] == {"auth_req_id": ack["auth_req_id"]}
+    return claims
 
 
 def unverified_claims(token: str) -> dict:
@@ -421,9 +429,15 @@ async def test_every_claim_can_be_obtained(provider):
 
 
 async def test_every_acr_value_requested_as_essential_is_met_and_named(provider):
-    doc, rp, *_ = provider
+    doc, rp, app, clock, receiver = provider
     assert doc["acr_values_supported"]
+    if CIBA_GRANT in doc["grant_types_supported"]:
+        assert CIBA_ACRS <= set(doc["acr_values_supported"]), doc["acr_values_supported"]
     for acr in doc["acr_values_supported"]:
+        if acr in CIBA_ACRS:
+            claims = await ciba_login(rp(), app, clock, receiver, "poll", acr_values=acr)
+            assert claims["acr"] == acr, (acr, claims["acr"])
+            continue
         client = rp()
         asked = {"id_token": {"acr": {"essential": True, "value": acr}}}
         params = client.auth_params(claims=dumps(asked))
@@ -466,13 +480,11 @@ async def test_every_ui_locale_shows_the_login_in_that_language(provider):
         assert page.status_code == 200 and f'<html lang="{locale}">' in page.text, locale
 
 
-async def test_every_claims_locale_is_accepted(provider):
-    doc, rp, *_ = provider
-    for locale in doc["claims_locales_supported"]:
-        client = rp()
-        params = client.auth_params(claims_locales=locale, scope="openid profile")
-        tokens = await tokens_of(client, params)
-        assert (await userinfo_claims(client, tokens["access_token"]))["name"] == "Anna Andersson"
+async def test_claims_locales_are_not_advertised_since_claims_are_not_localised(provider):
+    doc, *_ = provider
+    # OIDC Discovery §3: "Languages and scripts supported for values in Claims being
+    # returned". BankID's names come as they are, in no language: nothing to advertise.
+    assert "claims_locales_supported" not in doc, doc["claims_locales_supported"]
 
 
 async def test_every_user_message_mime_type_is_shown_in_the_bankid_app(provider):
@@ -588,3 +600,140 @@ async def test_the_par_endpoint_and_the_refusals_discovery_declares(provider):
     redirect_error(
         await client.authorize(params), "request_uri_not_supported", state=params["state"]
     )
+
+
+# ============================================================================ introspection
+
+
+async def test_introspection_names_the_rfc6749_token_type(provider):
+    doc, rp, *_ = provider
+    client = rp()
+    tokens = await tokens_of(client)
+    url = doc["introspection_endpoint"].removeprefix(ISSUER)
+    auth = httpx.BasicAuth("m-basic", SECRETS["m-basic"])
+    access = await client.server.post(url, data={"token": tokens["access_token"]}, auth=auth)
+    # RFC 7662 §2.2: "the type of the token as defined in Section 5.1 of OAuth 2.0".
+    assert access.json()["token_type"] == tokens["token_type"] == "Bearer", access.json()
+    # RFC 6749 §5.1 types access tokens only: a refresh token is introspected without one.
+    refresh = await client.server.post(url, data={"token": tokens["refresh_token"]}, auth=auth)
+    assert refresh.json()["active"] is True and "token_type" not in refresh.json()
+
+
+# ============================================================================ every member
+
+#: Proven by `test_every_discovery_member_is_proven` itself.
+HERE = "here"
+#: Which members of the discovery document each test proves, as a client uses them: a test of
+#: this module, a "path::test" elsewhere, or HERE. A member discovery gains that no test here
+#: claims fails `test_every_discovery_member_is_proven`.
+PROVES: dict[object, tuple[str, ...]] = {
+    HERE: ("issuer", "jwks_uri", "backchannel_user_code_parameter_supported"),
+    test_every_response_type_mode_and_code_challenge_method_is_accepted: (
+        "authorization_endpoint",
+        "response_types_supported",
+        "response_modes_supported",
+        "code_challenge_methods_supported",
+        "authorization_response_iss_parameter_supported",
+    ),
+    test_every_grant_type_works: (
+        "token_endpoint",
+        "grant_types_supported",
+        "backchannel_authentication_endpoint",
+        "backchannel_token_delivery_modes_supported",
+    ),
+    test_every_token_endpoint_auth_method_gets_a_token: ("token_endpoint_auth_methods_supported",),
+    test_every_token_endpoint_auth_signing_alg_signs_an_accepted_assertion: (
+        "token_endpoint_auth_signing_alg_values_supported",
+    ),
+    test_every_introspection_and_revocation_auth_method_is_accepted: (
+        "introspection_endpoint",
+        "revocation_endpoint",
+        "introspection_endpoint_auth_methods_supported",
+        "revocation_endpoint_auth_methods_supported",
+    ),
+    "tests/oidc/test_conformance_basic.py::test_oidcc_rp_initiated_logout": (
+        "end_session_endpoint",
+    ),
+    test_every_scope_is_accepted_and_granted: ("scopes_supported",),
+    test_every_claim_can_be_obtained: (
+        "claims_supported",
+        "claims_parameter_supported",
+        "claim_types_supported",
+    ),
+    test_every_acr_value_requested_as_essential_is_met_and_named: ("acr_values_supported",),
+    test_every_prompt_value_is_accepted: ("prompt_values_supported",),
+    test_every_ui_locale_shows_the_login_in_that_language: ("ui_locales_supported",),
+    test_every_user_message_mime_type_is_shown_in_the_bankid_app: (
+        "https://id.oidc.se/disco/userMessageSupported",
+        "https://id.oidc.se/disco/userMessageSupportedMimeTypes",
+    ),
+    test_every_id_token_signing_alg_signs_a_verifiable_id_token: (
+        "id_token_signing_alg_values_supported",
+    ),
+    test_every_userinfo_signing_alg_signs_a_verifiable_answer: (
+        "userinfo_endpoint",
+        "userinfo_signing_alg_values_supported",
+    ),
+    test_every_subject_type_is_served: ("subject_types_supported",),
+    test_every_request_object_signing_alg_is_accepted_at_authorize: (
+        "request_parameter_supported",
+        "request_object_signing_alg_values_supported",
+    ),
+    test_every_request_object_encryption_alg_and_enc_is_accepted: (
+        "request_object_encryption_alg_values_supported",
+        "request_object_encryption_enc_values_supported",
+    ),
+    test_the_par_endpoint_and_the_refusals_discovery_declares: (
+        "pushed_authorization_request_endpoint",
+        "request_uri_parameter_supported",
+        "require_pushed_authorization_requests",
+        "require_signed_request_object",
+    ),
+    # One test per type (the values are checked against these two below).
+    "tests/bankid_web/test_approvals.py::"
+    "test_a_pushed_sign_detail_is_shown_then_signed_in_bankid_and_returned_with_evidence": (
+        "authorization_details_types_supported",
+    ),
+    "tests/bankid_web/test_approvals.py::"
+    "test_a_payment_shows_amount_and_recipient_and_runs_bankid_payment": (
+        "authorization_details_types_supported",
+    ),
+}
+
+
+def _test_exists(test: object) -> bool:
+    if test == HERE or callable(test):
+        return True
+    path, name = str(test).split("::")
+    source = Path(__file__).resolve().parents[2] / path
+    return source.is_file() and f"def {name}(" in source.read_text(encoding="utf-8")
+
+
+async def test_every_discovery_member_is_proven(provider):
+    doc, rp, app, clock, receiver = provider
+    proven = {member for members in PROVES.values() for member in members}
+    unproven = sorted(set(doc) - proven)
+    assert not unproven, f"advertised, but no test proves it works (add it to PROVES): {unproven}"
+    missing = [test for test in PROVES if not _test_exists(test)]
+    assert not missing, f"PROVES names tests that do not exist: {missing}"
+    # The ones proven here: the issuer is this provider's, its keys are served, and every
+    # advertised endpoint is one of ours and routed.
+    client = rp()
+    assert doc["issuer"] == ISSUER
+    keys = (await client.server.get(doc["jwks_uri"].removeprefix(ISSUER))).json()["keys"]
+    assert keys and all(k["kid"] for k in keys)
+    for member, url in doc.items():
+        if member.endswith("_endpoint"):
+            assert url.startswith(ISSUER + "/"), (member, url)
+            r = await client.server.post(url.removeprefix(ISSUER))
+            assert r.status_code != 404, (member, url)
+    # The values proven elsewhere, one test each: no other may appear unproven.
+    assert set(doc["authorization_details_types_supported"]) <= {
+        "se.bankid.sign",
+        "se.bankid.payment",
+    }, doc["authorization_details_types_supported"]
+    # No user_code (CIBA Core §4: false): one sent is not checked, the login goes on as without.
+    if "backchannel_user_code_parameter_supported" in doc:
+        assert doc["backchannel_user_code_parameter_supported"] is False
+        claims = await ciba_login(rp(), app, clock, receiver, "poll", user_code="not-checked")
+        assert claims["sub"]

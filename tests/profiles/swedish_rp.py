@@ -263,6 +263,10 @@ class SwedishRP:
             answer = await self.app_scan(person)
         else:
             answer = await self.app_autostart(person)
+            if answer.get("returnUrl"):
+                # The app sends the person back to the browser that started (reference 1.9):
+                # every same-device order carries a returnUrl with its nonce.
+                await self.http.get(answer["returnUrl"])
         if shown is not None:
             shown.append(answer)
         return await self.finish()

@@ -271,6 +271,8 @@ def fleet_config(
             "login_transaction_ttl_seconds": 20,
         },
         "keys": {"reload_seconds": 1, "activation_delay_seconds": 0, "retired_grace_seconds": 60},
+        # Short like every lifetime here, so that everything the fleet writes expires in a test.
+        "limits": {"per_person": {"count": 5, "window_seconds": 20}},
         "ciba": {
             "expires_in_seconds": 20,
             "max_expires_in_seconds": 20,
