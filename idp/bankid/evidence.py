@@ -190,8 +190,13 @@ def _keyinfo_certificates(root: Any) -> list[x509.Certificate]:
 
 
 def _subject(cert: x509.Certificate) -> str:
+    """A certificate's subject for an error message, without its serialNumber: in a person's
+    BankID certificate that is the personal number, and error messages reach pages and logs."""
     try:
-        return cert.subject.rfc4514_string()
+        kept = [
+            rdn for rdn in cert.subject.rdns if all(a.oid != NameOID.SERIAL_NUMBER for a in rdn)
+        ]
+        return x509.Name(kept).rfc4514_string()
     except ValueError:
         return "<unreadable subject>"
 

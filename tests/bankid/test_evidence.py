@@ -2,6 +2,7 @@
 `idp evidence verify`) accepts it and refuses every tampering with a precise message."""
 
 import base64
+import datetime as dt
 import json
 import random
 import subprocess
@@ -242,3 +243,16 @@ def test_the_cli_fails_in_one_line_without_a_traceback(tmp_path):
         done = run_idp(stdin=garbage)
         assert done.returncode == 1 and "Traceback" not in done.stderr
         assert len(done.stderr.splitlines()) == 1
+
+
+def test_an_error_about_the_signers_certificate_never_names_the_personal_number():
+    """The signer's subject in a message leaves out its serialNumber (the personal number):
+    the messages reach the demo's page and the command's standard error."""
+    signature, _ = make()
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=5 * 365)  # past the person's cert only
+    with pytest.raises(EvidenceError) as caught:
+        verify(signature, None, trust=SIMULATOR, at=later)
+    message = str(caught.value)
+    number = DEFAULT_PERSON.personal_number
+    assert "was not valid at the signing time" in message and "Anna Andersson" in message
+    assert number not in message and number[2:] not in message
