@@ -199,6 +199,12 @@ class MemoryTTLStore:
             self._wrote(now)
             return True
 
+    async def incr_read(
+        self, kind: str, key: str, ttl: float, read: str
+    ) -> tuple[int, Value | None]:
+        n = await self.incr(kind, key, ttl)
+        return n, await self.get(kind, read)
+
     async def incr(self, kind: str, key: str, ttl: float) -> int:
         _check_kind(kind)
         seconds = _ttl_seconds(ttl)

@@ -108,6 +108,15 @@ end
 return n
 """
 
+# `_INCR` of KEYS[1], and the value of KEYS[2] (nil if absent), in one call.
+_INCR_READ = """
+local n = redis.call('HINCRBY', KEYS[1], 'v', 1)
+if redis.call('PTTL', KEYS[1]) == -1 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+return {n, redis.call('HGET', KEYS[2], 'v')}
+"""
+
 # A bounded set of expiring members (a sorted set scored by expiry, server time in ms).
 # KEYS[1] the set | ARGV[1] member, ARGV[2] limit, ARGV[3] ttl ms. 1 if acquired, 0 if full.
 _ACQUIRE_SLOT = """
@@ -193,6 +202,7 @@ class RedisTTLStore:
         self._delete = client.register_script(_DELETE)
         self._add = client.register_script(_ADD)
         self._incr = client.register_script(_INCR)
+        self._incr_read = client.register_script(_INCR_READ)
         self._revoke = client.register_script(_REVOKE)
         self._get_linked = client.register_script(_GET_LINKED)
         self._acquire_slot = client.register_script(_ACQUIRE_SLOT)
@@ -323,6 +333,15 @@ class RedisTTLStore:
     async def incr(self, kind: str, key: str, ttl: float) -> int:
         k = self._key(kind, key)
         return int(await self._call("incr", lambda: self._incr(keys=[k], args=[_ttl_ms(ttl)])))
+
+    async def incr_read(
+        self, kind: str, key: str, ttl: float, read: str
+    ) -> tuple[int, Value | None]:
+        keys = [self._key(kind, key), self._key(kind, read)]
+        n, data = await self._call(
+            "incr_read", lambda: self._incr_read(keys=keys, args=[_ttl_ms(ttl)])
+        )
+        return int(n), None if data is None else _loads(data)
 
     async def acquire_slot(
         self, kind: str, key: str, member: str, *, limit: int, ttl: float

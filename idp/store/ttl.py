@@ -100,6 +100,13 @@ class TTLStore(Protocol):
         """Increment a counter, creating it with `ttl` if absent; returns the new value."""
         ...
 
+    async def incr_read(
+        self, kind: str, key: str, ttl: float, read: str
+    ) -> tuple[int, Value | None]:
+        """`incr` of `key`, and the entry `read` of the same kind, in one round trip (a rate
+        limit counts a request and reads another counter at once)."""
+        ...
+
     async def revoke_by_grant(self, grant_id: str) -> int:
         """Delete every entry put with this grant_id; returns how many were deleted."""
         ...

@@ -192,12 +192,24 @@ class RateLimiter:
         address. The client is named before it is authenticated, so every count is per
         address too: nobody can use up another client's quota or failures from elsewhere."""
         address = "ip " + self.client_address(request)
-        refused = await self.over(CLIENT_AUTH_FAILURES, address)
-        if refused is not None:
-            return refused
         named = claimed_client_id(request, form)
         subject = address if named is None else f"client {named} {address}"
-        return await self.hit(name, subject)
+        rule, failures = self.rules.get(name), self.rules.get(CLIENT_AUTH_FAILURES)
+        if rule is None or failures is None:
+            return await self.over(CLIENT_AUTH_FAILURES, address) or await self.hit(name, subject)
+        # One store round trip on the token endpoint's path: count this request and read the
+        # address's failures at once.
+        index, left = self._window(rule)
+        f_index, f_left = self._window(failures)
+        n, failed = await self.store.incr_read(
+            COUNTER,
+            f"{name}.{self.key(subject)}.{index}",
+            left + 1,
+            f"{CLIENT_AUTH_FAILURES}.{self.key(address)}.{f_index}",
+        )
+        if isinstance(failed, int) and failed >= failures.count:
+            return self._refused(CLIENT_AUTH_FAILURES, f_left)
+        return self._refused(name, left) if n > rule.count else None
 
     async def client_auth_failed(self, request: Request, form: Mapping[str, str]) -> None:
         await self.hit(CLIENT_AUTH_FAILURES, "ip " + self.client_address(request))

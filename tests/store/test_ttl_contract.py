@@ -364,6 +364,15 @@ async def test_incr_counts_and_expires(backend: Backend) -> None:
     assert await store.incr("rate", "ip", 60) == 1  # 0.35 s > 0.3 s: a new window
 
 
+async def test_incr_read_counts_one_counter_and_reads_another(backend: Backend) -> None:
+    store = backend.store
+    assert await store.incr_read("rate", "requests", 60, "failures") == (1, None)
+    await store.incr("rate", "failures", 60)
+    await store.incr("rate", "failures", 60)
+    assert await store.incr_read("rate", "requests", 60, "failures") == (2, 2)
+    assert await store.get("rate", "requests") == 2
+
+
 async def test_concurrent_incr_counts_every_call(backend: Backend) -> None:
     peers = [backend.peer() for _ in range(PEERS)]
     try:
