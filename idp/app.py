@@ -73,7 +73,7 @@ from idp.web.client_address import ClientAddress
 from idp.web.cookies import Cookies
 from idp.web.headers import SecurityPolicy
 from idp.web.ratelimit import RateLimiter
-from idp.web.static import PackageStaticFiles
+from idp.web.static import Branding, PackageStaticFiles
 from idp.web.templating import Templates
 
 log = logging.getLogger("idp")
@@ -145,7 +145,12 @@ def build_runtime(
         sessions=sessions,
         store=store if store is not None else make_store(settings, clock),
         keys=keys,
-        templates=Templates(settings.default_locale, secure=settings.issuer.startswith("https://")),
+        templates=Templates(
+            settings.default_locale,
+            secure=settings.issuer.startswith("https://"),
+            branding=Branding(settings.branding),
+            registry=registry,
+        ),
         discovery=discovery_mod.Discovery(
             settings, registry, keys.algorithms, keys_version=lambda: keys.version
         ),
@@ -273,6 +278,10 @@ def create_app(
         *provider.routes(),
         *ciba.routes(),
         Mount("/static", PackageStaticFiles(), name="static"),
+        # The operator's logo, favicon (and /favicon.ico) and /branding.css.
+        *rt.templates.branding.routes(),
+        # RP-initiated logout's cancel, without a post-logout URI to go back to.
+        Route("/logout/cancel", provider.logout.cancel, methods=["GET"]),
     ]
     if sim is not None:
         routes.append(Mount("/bankid-simulator", app=sim))

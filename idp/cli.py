@@ -189,6 +189,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     settings = _load(args.path)
     _refuse_unsafe(settings)
     _check_bankid_certificate(settings)
+    _note_client_logos(settings)
     print(
         f"{settings.source}: OK: issuer {settings.issuer}, {len(settings.clients)} client(s), "
         f"{len(settings.scopes)} scope(s), BankID {settings.bankid.environment}, "
@@ -196,6 +197,21 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         f"database {settings.database_url.split(':', 1)[0]}"
     )
     return 0
+
+
+def _note_client_logos(settings: Settings) -> None:
+    """A client's logo_uri that the login pages do not show (their CSP names a logo by its
+    exact URL: https, no query): a note on stderr, as it is valid client metadata."""
+    from idp.web import logo_source
+
+    for i, c in enumerate(settings.clients):
+        if c.logo_uri and logo_source(c.logo_uri) is None:
+            print(
+                f"{settings.source}: note: clients[{i}].logo_uri: not shown on the login pages; "
+                "their Content-Security-Policy allows a client logo only at a plain https URL "
+                "without a query",
+                file=sys.stderr,
+            )
 
 
 def _check_bankid_certificate(settings: Settings) -> None:

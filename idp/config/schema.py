@@ -279,6 +279,12 @@ class ClientSettings(_Strict):
     def display_name(self) -> str:
         return self.client_name or self.client_id
 
+    def name_for(self, locale: str) -> str:
+        """The name a person sees in `locale` ("sv", "en"): client_name#sv or #en, else
+        client_name, else the client_id."""
+        localized = self.client_name_sv if locale == "sv" else self.client_name_en
+        return localized or self.display_name
+
     @property
     def held_to_profile(self) -> bool:
         """Held to the Swedish OIDC Profile (swedish-oidc, or sweden-connect which extends it)."""
@@ -599,6 +605,145 @@ class EvidenceSettings(_Strict):
     retention_days: int = Field(default=365, ge=1, le=3650)
 
 
+# --------------------------------------------------------------------------- branding
+
+#: What the accent colour is used on (idp.css): white button text on it, and it as link and
+#: secondary-button text on the white card and on the page's background.
+ACCENT_BACKGROUNDS: Final = (
+    ("#ffffff", "white (button text on the accent; the accent as text on the card)"),
+    ("#f4f5f7", "the page background #f4f5f7 (the accent as link text in the header)"),
+)
+#: WCAG 2.1 AA, 1.4.3: normal text needs a contrast ratio of at least 4.5:1.
+MIN_CONTRAST: Final = 4.5
+#: The kinds of file each branding setting takes (by suffix), and its largest size in bytes.
+BRANDING_FILES: Final = {
+    "logo": ((".svg", ".png"), 256 * 1024),
+    "favicon": ((".svg", ".png", ".ico"), 64 * 1024),
+    "extra_css": ((".css",), 64 * 1024),
+}
+
+
+def relative_luminance(colour: str) -> float:
+    """WCAG 2.1 relative luminance of a #rrggbb colour."""
+    channels = []
+    for i in (1, 3, 5):
+        c = int(colour[i : i + 2], 16) / 255
+        channels.append(c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4)
+    r, g, b = channels
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast_ratio(a: str, b: str) -> float:
+    """WCAG 2.1 contrast ratio of two #rrggbb colours, 1 to 21."""
+    la, lb = sorted((relative_luminance(a), relative_luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def _check_accent(value: str) -> str:
+    if not re.fullmatch(r"#[0-9a-fA-F]{6}", value):
+        raise ValueError(f"expected a colour as #rrggbb, got {value!r}")
+    value = value.lower()
+    for background, where in ACCENT_BACKGROUNDS:
+        ratio = contrast_ratio(value, background)
+        if ratio < MIN_CONTRAST:
+            raise ValueError(
+                f"accent colour {value} has a contrast ratio of {ratio:.2f}:1 against "
+                f"{where}; WCAG 2.1 AA needs at least {MIN_CONTRAST}:1 (choose a darker colour)"
+            )
+    return value
+
+
+def _sniff(suffix: str, data: bytes) -> str | None:
+    """What is wrong with `data` as a file of `suffix`, or None."""
+    if suffix == ".png" and not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "not a PNG image"
+    if suffix == ".ico" and not data.startswith(b"\x00\x00\x01\x00"):
+        return "not an ICO image"
+    if suffix in (".svg", ".css"):
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            return "not UTF-8 text"
+        lowered = text.lower()
+        if suffix == ".svg":
+            if "<svg" not in lowered:
+                return "not an SVG image"
+            # Shown with <img> no script runs, but the file is also served on its own.
+            if "<script" in lowered or re.search(r"\son[a-z]+\s*=", lowered):
+                return "an SVG with script (<script> or on* attributes) is refused"
+        elif "@import" in lowered or re.search(r"url\(\s*['\"]?\s*(https?:)?//", lowered):
+            return (
+                "loads from another site (@import or url() with an address), which the pages' "
+                "Content-Security-Policy blocks; keep everything in this file (data: URLs work "
+                "for images)"
+            )
+    return None
+
+
+def _check_branding_file(kind: str, value: Path) -> Path:
+    suffixes, limit = BRANDING_FILES[kind]
+    if value.suffix.lower() not in suffixes:
+        raise ValueError(f"expected a {' or '.join(suffixes)} file, got {str(value)!r}")
+    try:
+        data = value.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot read {str(value)!r}: {exc.strerror}") from None
+    if len(data) > limit:
+        raise ValueError(f"{str(value)!r} is {len(data)} bytes; at most {limit}")
+    problem = _sniff(value.suffix.lower(), data)
+    if problem:
+        raise ValueError(f"{str(value)!r}: {problem}")
+    return value
+
+
+class BrandingSettings(_Strict):
+    """The operator's look on every page (README "Branding"): name, logo, accent colour,
+    favicon, links, and a CSS file. Files are read once at start, relative to the working
+    directory, and served from this provider's own origin (the pages' CSP allows nothing
+    else)."""
+
+    organisation_name: str | None = Field(default=None, min_length=1, max_length=100)
+    organisation_name_sv: str | None = Field(
+        default=None, alias="organisation_name#sv", min_length=1, max_length=100
+    )
+    organisation_name_en: str | None = Field(
+        default=None, alias="organisation_name#en", min_length=1, max_length=100
+    )
+    logo: Path | None = None
+    favicon: Path | None = None
+    extra_css: Path | None = None
+    accent_colour: str | None = None
+    website_url: str | None = None
+    support_url: str | None = None
+    privacy_url: str | None = None
+
+    @field_validator("logo", "favicon", "extra_css")
+    @classmethod
+    def _check_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return None if value is None else _check_branding_file(str(info.field_name), value)
+
+    @field_validator("accent_colour")
+    @classmethod
+    def _check_colour(cls, value: str | None) -> str | None:
+        return None if value is None else _check_accent(value)
+
+    @field_validator("website_url", "support_url", "privacy_url")
+    @classmethod
+    def _check_link(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        _check_absolute_url(value)
+        if not value.startswith("https://"):
+            raise ValueError(f"expected an https URL, got {value!r}")
+        return value
+
+    def organisation(self, locale: str) -> str | None:
+        """The organisation's name in `locale` ("sv", "en"), or None."""
+        localized = self.organisation_name_sv if locale == "sv" else self.organisation_name_en
+        fallback = self.organisation_name or self.organisation_name_sv
+        return localized or fallback or self.organisation_name_en
+
+
 class Settings(_Strict):
     """One configuration file (or the embedded default), validated; frozen, and never changed.
 
@@ -634,6 +779,7 @@ class Settings(_Strict):
     par: ParSettings = Field(default_factory=ParSettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     evidence: EvidenceSettings = Field(default_factory=EvidenceSettings)
+    branding: BrandingSettings = Field(default_factory=BrandingSettings)
     scopes: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_SCOPES))
     # Scopes whose claims a client may also ask for one by one with the `claims` request
     # parameter (OIDC Core §5.5). Claims of other scopes (the personal number, BankID evidence)

@@ -113,13 +113,49 @@ class Logout:
         await self.sessions.end(session)
         await run_db(self.tokens.revoke_session_grants, session.sid)
 
-    def _done(self, request: Request, uri: str | None, state: str | None) -> Response:
+    def _done(
+        self,
+        request: Request,
+        uri: str | None,
+        state: str | None,
+        client: ClientSettings | None = None,
+    ) -> Response:
         if uri:
             response = redirect_to(uri, {"state": state})
         else:
-            response = self.templates.render(request, "logged_out.html")
+            response = self.templates.render(
+                request, "logged_out.html", {"cancelled": False, **self._onward(client)}
+            )
         self.cookies.clear(response, self.cookies.session)
         return response
+
+    def _onward(self, client: ClientSettings | None) -> dict[str, Any]:
+        """Where a page without a redirect sends the person on: the client's own address
+        (client_uri, else a post-logout URI it registered; both validated in the
+        configuration), else the organisation's site (branding.website_url), else nowhere
+        (the page says the window can be closed)."""
+        if client is not None:
+            registered = [
+                u for u in client.post_logout_redirect_uris if u.startswith(("https:", "http:"))
+            ]
+            url = client.client_uri or next(iter(registered), None)
+            if url:
+                return {"client_id": client.client_id, "onward_url": url, "onward_client": True}
+        return {
+            "client_id": client.client_id if client else "",
+            "onward_url": self.settings.branding.website_url,
+            "onward_client": False,
+        }
+
+    async def cancel(self, request: Request) -> Response:
+        """The confirmation page's cancel, when the request named no post-logout URI: the
+        person is still logged in, and is sent on as from the logged-out page. Nothing ends,
+        so a plain GET link will do."""
+        client_id = request.query_params.get("client_id")
+        client = self.registry.client(client_id) if client_id else None
+        return self.templates.render(
+            request, "logged_out.html", {"cancelled": True, **self._onward(client)}
+        )
 
     async def endpoint(self, request: Request) -> Response:
         try:
@@ -131,7 +167,7 @@ class Logout:
             if current is not None and not self._names(hint, client, current):
                 return self._confirm_page(request, p, client, uri)
             await self._end(current)  # None: this browser has no session left to end
-            return self._done(request, uri, p.get("state"))
+            return self._done(request, uri, p.get("state"), client)
         except LogoutError as exc:
             return error_page(self.templates, request, status_code=400, message_key=exc.message_key)
         except (StoreUnavailable, DatabaseUnavailable):
@@ -164,11 +200,11 @@ class Logout:
             if not self.cookies.check_csrf(request, PURPOSE, p.get("csrf")):
                 raise LogoutError("logout.bad_request")
             p.pop("id_token_hint", None)
-            _, _, uri = self._resolve(
+            _, client, uri = self._resolve(
                 {k: v for k, v in p.items() if k in ("client_id", "post_logout_redirect_uri") and v}
             )
             await self._end(await self.sessions.current(request))
-            return self._done(request, uri, p.get("state") or None)
+            return self._done(request, uri, p.get("state") or None, client)
         except LogoutError as exc:
             return error_page(self.templates, request, status_code=400, message_key=exc.message_key)
         except (StoreUnavailable, DatabaseUnavailable):

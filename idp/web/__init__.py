@@ -7,10 +7,11 @@ from idp.web.client_address import ClientAddress
 from idp.web.cookies import Cookies
 from idp.web.errors import error_page
 from idp.web.headers import SecurityPolicy
-from idp.web.static import PackageStaticFiles
-from idp.web.templating import Templates
+from idp.web.static import Branding, PackageStaticFiles
+from idp.web.templating import Templates, logo_source
 
 __all__ = [
+    "Branding",
     "ClientAddress",
     "Cookies",
     "PackageStaticFiles",
@@ -19,6 +20,7 @@ __all__ = [
     "error_page",
     "errors",
     "i18n",
+    "logo_source",
     "markdown",
     "overload",
     "ratelimit",

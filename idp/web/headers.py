@@ -11,6 +11,16 @@ CSP = (
     "connect-src 'self'; font-src 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 
+
+def csp_with_images(*urls: str) -> str:
+    """The CSP of a page that also shows the images at `urls` (a client's logo_uri): each as
+    an exact URL (a source expression with a path matches only that path, CSP3 §6.7.2.9),
+    not its whole site. `urls` must be safe in a source expression (`templating.logo_source`)."""
+    if not urls:
+        return CSP
+    return CSP.replace("img-src 'self' data:;", f"img-src 'self' data: {' '.join(urls)};")
+
+
 Headers = list[tuple[bytes, bytes]]
 
 _ALWAYS: Headers = [

@@ -43,6 +43,22 @@ _CATALOG: dict[str, dict[str, str]] = {
         "sv": "Inloggning med BankID",
         "en": "Log in with BankID",
     },
+    "footer.support": {"sv": "Hjälp och support", "en": "Help and support"},
+    "footer.privacy": {"sv": "Så hanterar vi personuppgifter", "en": "How we handle personal data"},
+    "error.support": {"sv": "Kontakta supporten", "en": "Contact support"},
+    "logout.cancel": {"sv": "Avbryt, logga inte ut", "en": "Cancel, do not log out"},
+    "logout.still_title": {"sv": "Du är fortfarande inloggad", "en": "You are still logged in"},
+    "logout.still": {
+        "sv": "Du loggades inte ut.",
+        "en": "You were not logged out.",
+    },
+    "logout.back_to": {"sv": "Tillbaka till {client}", "en": "Back to {client}"},
+    "logout.to_site": {"sv": "Till {name}", "en": "Go to {name}"},
+    "logout.to_home": {"sv": "Till startsidan", "en": "Go to the home page"},
+    "logout.close": {
+        "sv": "Du kan stänga det här fönstret.",
+        "en": "You can close this window.",
+    },
 }
 
 
