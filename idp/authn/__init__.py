@@ -123,6 +123,15 @@ class LoginHandoff(Protocol):
         """Hand the result back; returns the response (a 303) that resumes the protocol."""
         ...
 
+    async def rebind(self, request: Request, transaction_id: str) -> bool:
+        """Bind an unfinished login transaction to this browser instead of the one that
+        started it; False if there is no such transaction (or this browser has no binding).
+
+        The authenticator calls it only with its own proof that the person is in this browser
+        (BankID: the nonce of the return URL that the BankID app opened here); the browser that
+        started the login can then no longer load or finish it."""
+        ...
+
 
 class BrowserAuthenticator(Protocol):
     """An authenticator with its own pages (BankID: QR or same-device autostart)."""

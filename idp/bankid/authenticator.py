@@ -3,23 +3,33 @@
 The core hands over a login transaction (`LoginRequest`); these pages run the BankID order and
 hand back an `Authentication` or a neutral `Failure`. Pages, in the order a person sees them:
 
-* ``GET /bankid/login``: the start. Asks "this device or another device?" (RFA19 on a
-  computer, RFA20 on a phone), unless ``acr_values`` names one way
-  (``urn:grn:authn:se:bankid:same-device`` or ``urn:grn:authn:se:bankid:qr``): then a page
-  whose form posts that way to ``/bankid/start``, sent at once by the page's script (a button
-  without script). A GET never starts an order: a link, a prefetch or a crawler that follows
-  the login URL starts nothing at BankID.
+* ``GET /bankid/login``: the start. The common way first: a page whose form posts it to
+  ``/bankid/start``, sent at once by the page's script, so a computer shows the QR code and a
+  phone or tablet the "Open the BankID app" link (one tap) without a click; the other way is a
+  secondary action there. Without script the page asks "this device or another device?"
+  (RFA19 on a computer, RFA20 on a phone) with two buttons. ``acr_values`` naming one way
+  (``urn:grn:authn:se:bankid:same-device`` or ``urn:grn:authn:se:bankid:qr``) leaves only that
+  one. A GET never starts an order: a link, a prefetch or a crawler that follows the login URL
+  starts nothing at BankID. Switching ways cancels the old order only while the app has not
+  picked it up (`engaged`).
 * ``POST /bankid/start``: starts the order for the chosen way, with the client's message
   (`LoginRequest.user_message`, in the page's language) as ``userVisibleData``.
 * ``GET /bankid/wait``: the animated QR code, or the launch link for this device, with the RFA
-  status text; ``GET /bankid/status`` is what its script polls about once a second. The status
-  carries the QR frame's text (``bankid.<qrStartToken>.<t>.<qrAuthCode>``), which the page draws
-  itself, and ``next_poll_ms``: when to ask again so as to be just past the next frame (and,
-  when near, just past the next `collect`).
+  status text; ``GET /bankid/status`` is what its script polls. The status carries the QR
+  frame's text (``bankid.<qrStartToken>.<t>.<qrAuthCode>``), which the page draws itself,
+  ``frames``: the current frame and the next `FRAMES_AHEAD`, each with its due time on the
+  order's clock (``due_ms``, against ``elapsed_ms``), so the page changes frames on a steady
+  one-second beat by its own timer, and ``next_poll_ms``: when to ask again. A QR page asks
+  just past the order's next `collect` (every 2 s: the order's state changes only then; the
+  frames it holds last longer), a same-device page about once a second.
 * ``GET /bankid/return``: the order's ``returnUrl`` on a phone; accepted only with the order's
-  nonce in the browser that started it (reference 1.9, 5.3).
+  nonce in the browser that started it (reference 1.9, 5.3). With the nonce in another browser
+  (iOS opens https links in Safari), a page says so and offers ``POST /bankid/return/continue``
+  ("Continue in this browser"), which moves the login there, once; the starting browser then
+  cannot finish it. Chrome, Firefox and Edge on iOS get their own scheme in the returnUrl.
 * ``GET /bankid/done``: a completed order becomes the `Authentication`.
-* ``POST /bankid/cancel`` and ``POST /bankid/retry``.
+* ``POST /bankid/cancel`` and ``POST /bankid/retry``; the page's script renews an expired QR
+  code (startFailed, never scanned) with ``retry`` and ``renew=1``, `QR_RENEWALS` times at most.
 
 Binding (reference 5.4): every page and poll first asks the core whether the login belongs to
 this browser (its cookie), then checks our own record's hash of the same cookie. ``orderRef``
@@ -46,13 +56,13 @@ from idp.authn import personal_number as pnr
 from idp.authn.approval import PAYMENT, Approval
 from idp.bankid import texts  # noqa: F401  (registers the page texts)
 from idp.bankid.approvals import evidence_claims
-from idp.bankid.launch import detect_platform, launch_link
+from idp.bankid.launch import detect_browser, detect_platform, launch_link, return_url_for
 from idp.bankid.messages import Flow
-from idp.bankid.models import Status, WebDevice
+from idp.bankid.models import HintCode, Status, WebDevice
 from idp.bankid.orders import FINAL, IP_MISMATCH, ORDER, RISK_DENIED, LoginOrders, Snapshot
 from idp.bankid.outcomes import claims_from_completion, subject_of
 from idp.bankid.phone import SUBJECT_PREFIX
-from idp.bankid.qr import next_frame_at
+from idp.bankid.qr import elapsed_seconds, qr_payload
 from idp.bankid.rfa import RFA, message
 from idp.clock import Clock
 from idp.store.ttl import TTLStore
@@ -72,15 +82,45 @@ FLOW_BY_ACR = {acr: flow for flow, acr in ACR_BY_FLOW.items()}
 AMR = ("mfa",)  # RFC 8176: something you have (the BankID) and know or are (code, biometrics)
 
 LOGIN = "bankid_login"
+#: A login that moved on to the browser the BankID app returned to: which browser it left (its
+#: binding) and in which language, so that browser's page can say so, even after the login
+#: ended and its record is gone.
+MOVED = "bankid_moved"
 
-# When the page polls next (``next_poll_ms``): just after the QR frame changes (or the next
-# `collect` is due), with a margin for timers and clocks, within these bounds.
+# When the page polls next (``next_poll_ms``): just past the next `collect`, the only thing
+# that changes the order's state, with a margin for timers and clocks, within these bounds.
+# A QR page has its frames ahead (`FRAMES_AHEAD`), so it waits for the collect (one per order
+# every 2 s) up to `POLL_MAX_QR_MS`; any other page at most `POLL_MAX_MS`.
 POLL_MARGIN = 0.03
 POLL_MIN_MS = 200
 POLL_MAX_MS = 1000
-# A frame's poll waits for a `collect` falling due this soon after the frame changes, so that
-# one poll serves both instead of the collect slipping a whole second.
-COLLECT_WAIT = 0.15
+POLL_MAX_QR_MS = 2000
+#: A QR code's order fails (startFailed, RFA17B) when nobody scans it within about 30 s
+#: (reference 4.1 step 8); the page counts down to this, then renews the order itself (a new
+#: order, by a POST from its script) up to `QR_RENEWALS` times before asking for a click.
+QR_LIFETIME = 30.0
+QR_RENEWALS = 3
+#: Frames of the QR code ahead of the current one in each status answer, with the second of
+#: the order each one is due: the page changes frames on the order's one-second beat by its own
+#: timer, not when an answer arrives. Only frame texts (HMACs of future seconds), never the
+#: qrStartSecret, and only to the browser that started the order. Enough to cover the longest
+#: gap between a QR page's polls (`POLL_MAX_QR_MS`) and a second more: an answer made at any
+#: moment of second ``t`` has frames up to ``t + 3``, shown until ``t + 4``, at least 3 s on.
+FRAMES_AHEAD = 3
+#: Hint codes of a pending order that the BankID app has not picked up yet: before these end,
+#: switching ways or renewing the QR code may cancel the order; after, the person is approving
+#: it in the app, and nothing here cancels it but their own Cancel.
+NOT_PICKED_UP = frozenset({HintCode.OUTSTANDING_TRANSACTION, HintCode.NO_CLIENT})
+#: Seconds between reloads of a waiting page in a browser without script.
+NOSCRIPT_REFRESH = 3
+#: A complete same-device order waits for the BankID app's return to this browser; when none
+#: came this many seconds after we learnt of the completion, the app most likely opened another
+#: browser (iOS opens https links in Safari): the page says so and offers to start again.
+RETURN_PATIENCE = 10.0
+#: Our own message keys (not RFAs): the return is overdue here, or the login moved on to the
+#: browser the app returned to ("Continue in this browser").
+RETURN_ELSEWHERE = "return_elsewhere"
+RETURN_MOVED = "return_moved"
 DEVICE_COOKIE_MAX_AGE = 399 * 24 * 3600  # BankID's sample: a long-lived __Secure-Device cookie
 #: Characters of the client's name in the app's "Log in to ..." line (userVisibleData is at most
 #: 1,500 base64 characters, reference 1.1).
@@ -93,6 +133,23 @@ def flows_for(acr_values: tuple[str, ...]) -> tuple[Flow, ...]:
     if ACR_BANKID in acr_values or not named:
         return (Flow.SAME_DEVICE, Flow.QR)
     return named
+
+
+def engaged(snap: Snapshot) -> bool:
+    """The BankID app has the order (scanned, or opened with it): the person is approving it.
+    A complete order awaiting its return to the browser counts too (nothing to cancel)."""
+    if snap.status is Status.COMPLETE:
+        return True
+    # No hint yet (no collect so far): nothing says the app has it.
+    hint = snap.hint
+    return snap.status is Status.PENDING and hint is not None and hint not in NOT_PICKED_UP
+
+
+def first_way(flows: tuple[Flow, ...], mobile: bool) -> tuple[Flow, ...]:
+    """The ways in the order a person meets them: on a computer the QR code (another device)
+    first, on a phone or tablet this device (one tap opens the app)."""
+    common = Flow.SAME_DEVICE if mobile else Flow.QR
+    return tuple(sorted(flows, key=lambda f: f is not common))
 
 
 def _titles(approval: Approval | None) -> dict[str, str]:
@@ -198,6 +255,7 @@ class BankIDAuthenticator:
             Route("/bankid/wait", self.wait, methods=["GET"]),
             Route("/bankid/status", self.status, methods=["GET"]),
             Route("/bankid/return", self.returned, methods=["GET"]),
+            Route("/bankid/return/continue", self.continue_here, methods=["POST"]),
             Route("/bankid/done", self.done, methods=["GET"]),
             Route("/bankid/cancel", self.cancel, methods=["POST"]),
             Route("/bankid/retry", self.retry, methods=["POST"]),
@@ -229,13 +287,14 @@ class BankIDAuthenticator:
                 {
                     "txn": ctx.txn,
                     "client_name": ctx.request.client_name,
+                    "client_id": ctx.request.client_id,
                     **_titles(approval),
                     "identify_first": identify,
                     "payment": None if identify else _payment_view(approval),
                     "text_html": None
                     if identify or approval.text is None
                     else approval_html(approval.text, markdown=approval.markdown),
-                    "flows": [str(f) for f in ctx.flows],
+                    "flows": [str(f) for f in first_way(ctx.flows, platform.is_mobile)],
                     "mobile": platform.is_mobile,
                     "csrf": self._csrf(ctx),
                 },
@@ -248,20 +307,28 @@ class BankIDAuthenticator:
                 {
                     "txn": ctx.txn,
                     "client_name": ctx.request.client_name,
+                    "client_id": ctx.request.client_id,
                     "flow": str(ctx.flows[0]),
                     "csrf": self._csrf(ctx),
                 },
                 locale=locale,
             )
+        # Both ways: the common one starts at once (by the page's script, a POST), so the QR
+        # code or the "Open the BankID app" button is what a person meets first; the other way
+        # is a secondary action there. Without script, the page's buttons ask.
         platform = detect_platform(request.headers.get("user-agent"))
+        primary, secondary = first_way(ctx.flows, platform.is_mobile)
         return self.templates.render(
             request,
             "bankid/choice.html",
             {
                 "txn": ctx.txn,
                 "client_name": ctx.request.client_name,
+                "client_id": ctx.request.client_id,
                 "question": message(RFA.RFA20 if platform.is_mobile else RFA.RFA19).text(locale),
                 "mobile": platform.is_mobile,
+                "primary": str(primary),
+                "secondary": str(secondary),
                 "csrf": self._csrf(ctx),
             },
             locale=locale,
@@ -281,7 +348,14 @@ class BankIDAuthenticator:
         if flow not in ctx.flows:
             return self._bad_request(request)
         if ctx.state.get("oid"):
+            # Switching ways: the old order is cancelled only while the app has not picked it
+            # up. Once scanned or opened (or complete, awaiting its return), the person is
+            # approving it: the switch is refused and the page shows that order.
+            snap = await self._order(ctx, poll=True)
+            if snap is not None and engaged(snap):
+                return RedirectResponse(self._url("/bankid/wait", ctx.txn), status_code=303)
             await self.orders.cancel(ctx.state["oid"])
+        ctx.state["renewals"] = 0
         return await self._start_order(request, ctx, flow)
 
     async def retry(self, request: Request) -> Response:
@@ -292,12 +366,27 @@ class BankIDAuthenticator:
         if not self._csrf_ok(ctx, form.get("csrf")):
             return self._bad_request(request)
         snap = await self._order(ctx)
+        # `renew`: the page's script renewing an expired QR code by itself (a new order), only
+        # for a QR order that failed as not scanned in time (startFailed), a bounded number of
+        # times; anything else (a pending or scanned order above all) is refused, untouched.
+        renew = form.get("renew") == "1"
+        if renew and (snap is None or not self._renewable(snap, ctx.state)):
+            return JSONResponse(
+                {"renewed": False}, status_code=409, headers={"Cache-Control": "no-store"}
+            )
         if snap is None:
             return RedirectResponse(self._url("/bankid/login", ctx.txn), status_code=303)
         if snap.status is Status.PENDING:  # nothing to retry: still going
             return RedirectResponse(self._url("/bankid/wait", ctx.txn), status_code=303)
+        ctx.state["renewals"] = int(ctx.state.get("renewals") or 0) + 1 if renew else 0
         await self.orders.forget(snap.order_id)
-        return await self._start_order(request, ctx, snap.flow)
+        response = await self._start_order(request, ctx, snap.flow)
+        if not renew or response.status_code != 303:
+            return response
+        renewed = JSONResponse({"renewed": True}, headers={"Cache-Control": "no-store"})
+        for cookie in response.headers.getlist("set-cookie"):
+            renewed.headers.append("set-cookie", cookie)
+        return renewed
 
     async def wait(self, request: Request) -> Response:
         ctx = await self._context(request, request.query_params.get("txn", ""))
@@ -309,8 +398,9 @@ class BankIDAuthenticator:
             return RedirectResponse(self._url("/bankid/login", ctx.txn), status_code=303)
         if snap.status is Status.COMPLETE and not snap.needs_return:
             return RedirectResponse(self._url("/bankid/done", ctx.txn), status_code=303)
-        view = self._view(snap, locale)
+        view = self._view(snap, locale, renewals=int(ctx.state.get("renewals") or 0))
         other = next((f for f in ctx.flows if f is not snap.flow), None)
+        refreshes = snap.flow is Flow.SAME_DEVICE and view["state"] in ("pending", "return")
         launch = None
         if snap.flow is Flow.SAME_DEVICE and snap.auto_start_token:
             launch = launch_link(snap.auto_start_token, snap.platform)
@@ -320,6 +410,7 @@ class BankIDAuthenticator:
             {
                 "txn": ctx.txn,
                 "client_name": ctx.request.client_name,
+                "client_id": ctx.request.client_id,
                 **_titles(None if ctx.identifying else ctx.request.approval),
                 "flow": str(snap.flow),
                 "view": view,
@@ -329,6 +420,11 @@ class BankIDAuthenticator:
                 # one; there the button is the way.
                 "autostart": not snap.platform.is_mobile,
                 "mobile": snap.platform.is_mobile,
+                # Without script, a same-device page still works: the launch link is a plain
+                # link, and the page reloads itself (a GET collects when due, and moves on).
+                "refresh_seconds": NOSCRIPT_REFRESH if refreshes else None,
+                "wait_url": self._url("/bankid/wait", ctx.txn),
+                "max_renewals": QR_RENEWALS,
                 "other_flow": None if other is None else str(other),
                 "status_url": self._url("/bankid/status", ctx.txn),
                 "csrf": self._csrf(ctx),
@@ -338,7 +434,7 @@ class BankIDAuthenticator:
         )
 
     async def status(self, request: Request) -> Response:
-        """What the page's script polls about once a second. Answers only the browser that
+        """What the page's script polls (`next_poll_ms`). Answers only the browser that
         started the order; anyone else gets the same 404 as for a login that does not exist.
 
         Kept cheap, as a thousand waiting pages poll it: one store round trip (our login
@@ -361,6 +457,15 @@ class BankIDAuthenticator:
                 snap = _bound(self.orders.snapshot(str(state["oid"]), record, final), txn, binding)
                 if snap is not None:
                     snap = _bound(await self.orders.collect_if_due(snap), txn, binding)
+        if snap is None and browser and txn and len(txn) <= 200:
+            moved = await self.store.get(MOVED, txn)
+            if moved is not None and self._moved_away(moved, browser):
+                # The login moved on to the browser the BankID app returned to: this page's
+                # final state, not a 404 (its script would reload into the expired page).
+                return JSONResponse(
+                    self._moved_view(self._state_locale(request, moved)),
+                    headers={"Cache-Control": "no-store"},
+                )
         if state is None or snap is None:
             return JSONResponse({"error": "not_found"}, status_code=404)
         locale = (
@@ -369,29 +474,78 @@ class BankIDAuthenticator:
             or i18n.from_accept_language(request.headers.get("accept-language"))
             or self.templates.default_locale
         )
-        return JSONResponse(self._view(snap, locale), headers={"Cache-Control": "no-store"})
+        view = self._view(snap, locale, renewals=int(state.get("renewals") or 0))
+        return JSONResponse(view, headers={"Cache-Control": "no-store"})
 
     async def returned(self, request: Request) -> Response:
-        """The order's returnUrl, opened by the BankID app on the phone (reference 1.9): only
-        with the order's nonce, and only in the browser (cookie) that started the order."""
-        ctx = await self._context(request, request.query_params.get("txn", ""), create=False)
-        snap = None if ctx is None else await self._order(ctx)
+        """The order's returnUrl, opened by the BankID app when the order completes (reference
+        1.9), with the order's nonce.
+
+        In the browser (cookie) that started the order, the order counts as returned and the
+        login goes on. In another browser (iOS opens https links in Safari whatever browser
+        started), a page says what happened and offers "Continue in this browser"
+        (`continue_here`), for a complete or completing order whose return is still awaited.
+        A wrong or missing nonce, or anything else, is refused as before."""
+        txn = request.query_params.get("txn", "")
         nonce = request.query_params.get("n", "")
-        if (
-            ctx is None
-            or snap is None
-            or not snap.nonce
-            or not hmac.compare_digest(snap.nonce.encode(), nonce.encode())
+        ctx = await self._context(request, txn, create=False)
+        snap = None if ctx is None else await self._order(ctx)
+        if ctx is not None and snap is not None and snap.nonce_matches(nonce):
+            await self.orders.mark_returned(snap.order_id)
+            return RedirectResponse(self._url("/bankid/wait", ctx.txn), status_code=303)
+        if ctx is None:
+            found = await self._returned_elsewhere(txn, nonce)
+            if found is not None:
+                state, other = found
+                browser, fresh = self.cookies.ensure_browser(request)
+                page = self._returned_page(request, state, other, nonce, browser)
+                if fresh:
+                    self.cookies.set(page, self.cookies.browser, browser)
+                return page
+        return self._return_refused(
+            request, None if ctx is None else await self._locale(request, ctx)
+        )
+
+    async def continue_here(self, request: Request) -> Response:
+        """The "Continue in this browser" button of a return that landed in another browser:
+        moves the login to this browser, once, and goes on with it here.
+
+        Safe against a relayed login (an attacker sending the app link to a victim): the nonce
+        travels only inside the order's returnUrl, which BankID gives only to the app that
+        completed the order, and that app opens it on its own device. So this browser is on
+        the device of the person who identified, and the login continues there; the browser
+        that started it can no longer finish it (its binding is gone from the order, from our
+        login record and from the core's transaction). Needs the nonce, this browser's CSRF
+        token (a cross-site form cannot move a login), a complete order still awaiting its
+        return, and the order still stored (its lifetime); the nonce works once."""
+        form = await request.form(max_files=0, max_fields=10)
+        txn, nonce = str(form.get("txn", "")), str(form.get("n", ""))
+        csrf = form.get("csrf")
+        if not isinstance(csrf, str) or not self.cookies.check_csrf(
+            request, self._return_purpose(txn), csrf
         ):
-            return error_page(
-                self.templates,
-                request,
-                status_code=403,
-                message_key="bankid.return_refused",
-                locale=None if ctx is None else await self._locale(request, ctx),
-            )
-        await self.orders.mark_returned(snap.order_id)
-        return RedirectResponse(self._url("/bankid/wait", ctx.txn), status_code=303)
+            return self._bad_request(request)
+        browser = self.cookies.browser_id(request)
+        found = await self._returned_elsewhere(txn, nonce)
+        if found is None or browser is None:
+            return self._return_refused(request, None)
+        state, snap = found
+        if snap.status is Status.PENDING:  # BankID's completion not collected yet
+            return self._returned_page(request, state, snap, nonce, browser, not_yet=True)
+        binding = Cookies.binding(browser)
+        if hmac.compare_digest(snap.binding, binding):  # the browser that started, after all
+            await self.orders.mark_returned(snap.order_id)
+            return RedirectResponse(self._url("/bankid/wait", txn), status_code=303)
+        moved = await self.orders.take_over(snap.order_id, nonce, binding)
+        if moved is None:
+            return self._return_refused(request, self._state_locale(request, state))
+        if not await self.handoff.rebind(request, txn):
+            return self._expired(request)
+        left = {"moved_from": moved.moved_from, "lang": state.get("lang"), "ui": state.get("ui")}
+        await self.store.put(MOVED, txn, left, self.ttl)
+        if not await self.store.update(LOGIN, txn, {**state, "binding": binding}):
+            return self._expired(request)
+        return RedirectResponse(self._url("/bankid/done", txn), status_code=303)
 
     async def done(self, request: Request) -> Response:
         ctx = await self._context(request, request.query_params.get("txn", ""), create=False)
@@ -496,8 +650,13 @@ class BankIDAuthenticator:
             )
         )
 
+        user_agent = request.headers.get("user-agent")
+
         def return_url(nonce: str) -> str:
-            return f"{self.issuer}/bankid/return?{urlencode({'txn': txn, 'n': nonce})}"
+            # On iOS in Chrome, Firefox or Edge, that browser's own scheme (launch.py): iOS
+            # opens an https link in Safari, not in the browser that started.
+            url = f"{self.issuer}/bankid/return?{urlencode({'txn': txn, 'n': nonce})}"
+            return return_url_for(url, user_agent)
 
         order_id = await self.orders.start(
             txn=txn,
@@ -518,6 +677,8 @@ class BankIDAuthenticator:
             markdown=message is not None and message.markdown,
             approval=None if ctx.identifying else ctx.request.approval,
             approval_binding=ctx.request.approval_binding or "",
+            browser=detect_browser(user_agent),
+            client=ctx.request.client_name,
         )
         ctx.state["oid"] = order_id
         await self._save(ctx)
@@ -590,7 +751,7 @@ class BankIDAuthenticator:
             or self.templates.default_locale
         )
 
-    def _view(self, snap: Snapshot, locale: str) -> dict[str, Any]:
+    def _view(self, snap: Snapshot, locale: str, *, renewals: int = 0) -> dict[str, Any]:
         """What the page shows for an order; also the JSON of /bankid/status."""
         key = snap.message_key
         state = str(snap.status)
@@ -598,10 +759,16 @@ class BankIDAuthenticator:
         if snap.status is Status.COMPLETE:
             if snap.needs_return:
                 state, key = "return", None
+                if self._return_overdue(snap):
+                    # No return here for a while: most likely the app opened another browser.
+                    # A final state with "Try again" (a new order here), and polling stops.
+                    state, key = str(Status.FAILED), RETURN_ELSEWHERE
             else:
                 next_url = self._url("/bankid/done", snap.txn)
         if key == RISK_DENIED:
             text = i18n.translate("bankid.risk_denied", locale)
+        elif key == RETURN_ELSEWHERE:
+            text = i18n.translate("bankid.return_elsewhere", locale)
         elif key == IP_MISMATCH:
             text = i18n.translate("bankid.ip_mismatch", locale)
         elif key is not None:
@@ -618,27 +785,163 @@ class BankIDAuthenticator:
             "qr": snap.qr_payload(self.clock) if snap.shows_qr else None,
             "next": next_url,
             "next_poll_ms": self._next_poll_ms(snap),
+            # The app has the order: "Confirm in the BankID app", no switching ways.
+            "engaged": engaged(snap),
+            "renew": self._renewable(snap, {"renewals": renewals}),
+            "renewals_left": max(0, QR_RENEWALS - renewals) if snap.flow is Flow.QR else 0,
+            **self._frames(snap),
         }
 
-    def _next_poll_ms(self, snap: Snapshot) -> int:
-        """Milliseconds until the page should poll again.
+    @staticmethod
+    def _renewable(snap: Snapshot, state: dict[str, Any]) -> bool:
+        """Whether the page may renew this order by itself: a QR code nobody scanned in time
+        (failed with startFailed: never scanned, so nothing is cancelled), within the bound."""
+        return (
+            snap.flow is Flow.QR
+            and snap.status is Status.FAILED
+            and snap.hint is HintCode.START_FAILED
+            and int(state.get("renewals") or 0) < QR_RENEWALS
+        )
 
-        While a QR code shows: just past the order's next whole second, when ``t`` and so the
-        frame changes (frames then change every 1.0 s instead of drifting), or, when a collect
-        falls due within `COLLECT_WAIT` after that, just past that. Otherwise just past the
-        next collect when it is due within a second, else a second."""
+    def _frames(self, snap: Snapshot) -> dict[str, Any]:
+        """The QR frames from now on, each with the millisecond of the order it is due at
+        (frame ``t`` at ``t * 1000``), and how far into the order the answer was made: the page
+        aligns its own one-second timer to the order's clock with these."""
+        if not snap.shows_qr:
+            return {"frames": [], "elapsed_ms": None, "expires_ms": None}
+        rec = snap.record
+        started = float(rec["received_at"])
+        now = self.clock.now()
+        t = elapsed_seconds(started, now)
+        return {
+            "frames": [
+                {
+                    "t": n,
+                    "due_ms": n * 1000,
+                    "qr": qr_payload(rec["qr_start_token"], rec["qr_start_secret"], n),
+                }
+                for n in range(t, t + 1 + FRAMES_AHEAD)
+            ],
+            "elapsed_ms": max(0, round((now - started) * 1000)),
+            "expires_ms": round(QR_LIFETIME * 1000),
+        }
+
+    def _return_overdue(self, snap: Snapshot) -> bool:
+        """A complete order whose return to this browser is `RETURN_PATIENCE` late."""
+        at = snap.completed_at
+        return at is not None and self.clock.now() - at >= RETURN_PATIENCE
+
+    def _moved_view(self, locale: str) -> dict[str, Any]:
+        """The status of the starting browser once the login moved on to another one: a final
+        state (the page stops polling and offers "Try again", which says where to go on)."""
+        return {
+            "state": str(Status.FAILED),
+            "message": i18n.translate("bankid.return_moved", locale),
+            "rfa": RETURN_MOVED,
+            "qr": None,
+            "next": None,
+            "next_poll_ms": POLL_MAX_MS,
+            # As every status answer has them: no QR code, nothing to renew.
+            "engaged": False,
+            "renew": False,
+            "frames": [],
+            "elapsed_ms": None,
+            "expires_ms": None,
+        }
+
+    @staticmethod
+    def _moved_away(state: dict[str, Any], browser: str) -> bool:
+        """Whether this browser started the login that then moved on to another browser."""
+        return hmac.compare_digest(str(state.get("moved_from") or ""), Cookies.binding(browser))
+
+    def _state_locale(self, request: Request, state: dict[str, Any]) -> str:
+        """The page language from our login record, for a browser that is not the login's."""
+        return (
+            i18n.pick([request.query_params.get("lang", "")])
+            or state.get("lang")
+            or state.get("ui")
+            or i18n.from_accept_language(request.headers.get("accept-language"))
+            or self.templates.default_locale
+        )
+
+    async def _returned_elsewhere(
+        self, txn: str, nonce: str
+    ) -> tuple[dict[str, Any], Snapshot] | None:
+        """Our login record and its order, if `nonce` is the order's returnUrl nonce and the
+        order completed (or is completing: the app returns as it completes, and our collect
+        may not have seen it yet) and still awaits its return: never a failed order, one that
+        returned to its own browser, or one already moved."""
+        if not txn or len(txn) > 200 or not nonce or len(nonce) > 200:
+            return None
+        state = await self.store.get(LOGIN, txn)
+        if state is None or not state.get("oid"):
+            return None
+        snap = await self.orders.get(str(state["oid"]))
+        if snap is None or snap.txn != txn or not snap.nonce_matches(nonce):
+            return None
+        snap = await self.orders.collect_if_due(snap)  # only with the nonce: BankID's news
+        if snap is None or snap.status is Status.FAILED or not snap.needs_return or snap.moved_from:
+            return None
+        return state, snap
+
+    def _returned_page(
+        self,
+        request: Request,
+        state: dict[str, Any],
+        snap: Snapshot,
+        nonce: str,
+        browser: str,
+        *,
+        not_yet: bool = False,
+    ) -> Response:
+        page = self.templates.render(
+            request,
+            "bankid/returned.html",
+            {
+                "txn": snap.txn,
+                "nonce": nonce,
+                "csrf": self.cookies.csrf_token(browser, self._return_purpose(snap.txn)),
+                "client_name": snap.client,
+                "started_in": snap.browser,
+                "not_yet": not_yet,
+            },
+            locale=self._state_locale(request, state),
+        )
+        page.headers["Cache-Control"] = "no-store"
+        page.headers["Referrer-Policy"] = "no-referrer"
+        return page
+
+    @staticmethod
+    def _return_purpose(txn: str) -> str:
+        return f"bankid-return|{txn}"
+
+    def _return_refused(self, request: Request, locale: str | None) -> Response:
+        return error_page(
+            self.templates,
+            request,
+            status_code=403,
+            message_key="bankid.return_refused",
+            locale=locale,
+        )
+
+    def _next_poll_ms(self, snap: Snapshot) -> int:
+        """Milliseconds until the page should poll again: just past the next collect, when
+        the order's state can next change.
+
+        While a QR code shows, its frames come ahead (`FRAMES_AHEAD`) and the page changes them
+        by its own timer: it needs an answer only for the collect, due at most 2 s away
+        (`POLL_MAX_QR_MS`), and one poll then serves both. Otherwise (the same device, a code
+        scanned) just past the next collect when it is due within a second, else a second; so
+        too while a due collect has not been stored yet (another instance's, or one still
+        waiting for BankID)."""
         now = self.clock.now()
         if snap.status is not Status.PENDING:
             return POLL_MAX_MS
         due = self.orders.collect_due_at(snap) if snap.record.get("order_ref") else math.inf
-        if snap.shows_qr:
-            target = next_frame_at(float(snap.record["received_at"]), now)
-            if target < due <= target + COLLECT_WAIT:
-                target = due
-        else:
-            target = due if now < due <= now + POLL_MAX_MS / 1000 else now + POLL_MAX_MS / 1000
+        most = POLL_MAX_QR_MS if snap.shows_qr and due > now else POLL_MAX_MS
+        target = due if now < due <= now + most / 1000 else now + most / 1000
         ms = math.ceil(round((target - now + POLL_MARGIN) * 1000, 3))  # no float dust
-        return max(POLL_MIN_MS, min(POLL_MAX_MS, ms))
+        return max(POLL_MIN_MS, min(most, ms))
 
     def _authentication(self, snap: Snapshot) -> Authentication:
         c = snap.completion or {}

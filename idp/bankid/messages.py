@@ -1,7 +1,8 @@
 """Which RFA message to show, as one declarative table (reference section 7.3).
 
 The QR flow (another device), the same-device (autostart) flow and the phone flow differ:
-``outstandingTransaction`` is RFA1 with a QR code but RFA13 after an autostart, and
+``outstandingTransaction`` is RFA1 with a QR code but RFA13 after an autostart on a computer
+(RFA1 on a phone, where the app opens only on a tap), and
 ``startFailed`` is RFA17B with a QR code but RFA17A after an autostart. ``started`` depends on
 the device: RFA15A on a computer, RFA15B on a phone or tablet. Unknown pending codes are RFA21,
 unknown failures RFA22 (reference 2.1). Errors carry their RFA on the class (`errors.py`).
@@ -35,7 +36,11 @@ _ANY = None  # a row that applies to every flow
 #: (status, hintCode, flow or _ANY) -> message. Rows for a specific flow win over _ANY rows.
 TABLE: dict[tuple[Status, HintCode, Flow | None], RFA | ByPlatform] = {
     (Status.PENDING, HintCode.OUTSTANDING_TRANSACTION, Flow.QR): RFA.RFA1,
-    (Status.PENDING, HintCode.OUTSTANDING_TRANSACTION, Flow.SAME_DEVICE): RFA.RFA13,
+    # RFA13 ("Trying to start your BankID app") only where the page opens the app by itself,
+    # on a computer; on a phone nothing starts until the person taps, so RFA1 ("Start ...").
+    (Status.PENDING, HintCode.OUTSTANDING_TRANSACTION, Flow.SAME_DEVICE): ByPlatform(
+        desktop=RFA.RFA13, mobile=RFA.RFA1
+    ),
     (Status.PENDING, HintCode.OUTSTANDING_TRANSACTION, Flow.PHONE): RFA.RFA1,
     (Status.PENDING, HintCode.NO_CLIENT, _ANY): RFA.RFA1,
     (Status.PENDING, HintCode.STARTED, _ANY): ByPlatform(desktop=RFA.RFA15A, mobile=RFA.RFA15B),

@@ -67,6 +67,9 @@ log = logging.getLogger(__name__)
 ORDER = "bankid_order"
 FINAL = "bankid_final"
 LEASE = "bankid_collect"
+#: Taken once per order (``add``) by "continue in this browser": the returnUrl's nonce moves a
+#: login to another browser at most once.
+MOVE = "bankid_move"
 
 COLLECT_INTERVAL = 2.0
 #: How long a status poll waits for a due `collect` over the network before it answers with
@@ -194,6 +197,34 @@ class Snapshot:
         """A same-device order carries a returnUrl; it counts only once it returned."""
         return self.nonce is not None and not self.record.get("returned", False)
 
+    def nonce_matches(self, nonce: str) -> bool:
+        """Whether `nonce` is this order's returnUrl nonce (compared in constant time)."""
+        return bool(self.nonce) and secrets.compare_digest(str(self.nonce).encode(), nonce.encode())
+
+    @property
+    def completed_at(self) -> float | None:
+        """When we learnt the order completed (our clock), None unless complete."""
+        if self.status is not Status.COMPLETE or self.final is None:
+            return None
+        at = self.final.get("at")
+        return None if at is None else float(at)
+
+    @property
+    def browser(self) -> str | None:
+        """The name of the browser that started the order ("Chrome"), if its User-Agent said."""
+        return self.record.get("browser")
+
+    @property
+    def client(self) -> str | None:
+        """The name of the service being logged into, as the app showed it."""
+        return self.record.get("client")
+
+    @property
+    def moved_from(self) -> str | None:
+        """The binding of the browser that started the order, once the login moved on to the
+        browser the BankID app returned to (`LoginOrders.take_over`)."""
+        return self.record.get("moved_from")
+
 
 class LoginOrders:
     def __init__(
@@ -255,6 +286,8 @@ class LoginOrders:
         markdown: bool = False,
         approval: Approval | None = None,
         approval_binding: str = "",
+        browser: str | None = None,
+        client: str | None = None,
     ) -> str:
         """Start a BankID `/auth` order for a login; the id of our record (never the orderRef).
 
@@ -264,6 +297,8 @@ class LoginOrders:
         shown in the app (``userVisibleData``, as ``simpleMarkdownV1`` when `markdown`): the
         client's message, or the line naming the client. A call that fails
         leaves a record with a final failure, so the page shows its message (RFA5, ...).
+        `browser` and `client` name the starting browser and the service, for the page the
+        return shows if it lands in another browser.
         """
         order_id = secrets.token_urlsafe(18)
         nonce = (
@@ -284,6 +319,8 @@ class LoginOrders:
             # What `ClientAddress` gave (behind trusted proxies, the person's), for the
             # same-device address check at completion.
             "end_user_ip": end_user_ip,
+            "browser": browser,
+            "client": client,
         }
         if approval is not None:
             record["kind"] = approval.type
@@ -417,10 +454,10 @@ class LoginOrders:
             self.observers.notify(
                 "collect_lag", max(0.0, now - record["collected_at"] - self.collect_interval)
             )
-        record["collected_at"] = now
         try:
             result = await self.client.collect(record["order_ref"])
         except BankIDError as exc:
+            record["collected_at"] = self.clock.now()
             if exc.retry_allowed and record.get("streak", 0) + 1 < self.retries:
                 record["streak"] = record.get("streak", 0) + 1
                 await self.store.update(ORDER, snap.order_id, record)
@@ -428,6 +465,10 @@ class LoginOrders:
             log.log(_level(exc), "BankID collect failed: %s", type(exc).__name__)
             final = await self._finish_with_error(snap.order_id, snap.flow, exc)
             return Snapshot(snap.order_id, record, final)
+        # The next collect is due one interval after this one was answered, not after it was
+        # sent: a request that left late (a busy process) is never followed by the next
+        # within the interval at BankID.
+        record["collected_at"] = self.clock.now()
         if result.status is Status.PENDING:
             record.update(hint=result.raw_hint_code or str(HintCode.UNKNOWN), streak=0)
             await self.store.update(ORDER, snap.order_id, record)
@@ -478,14 +519,39 @@ class LoginOrders:
 
     async def mark_returned(self, order_id: str) -> None:
         record = await self.store.get(ORDER, order_id)
-        if record is not None:
+        if record is not None and record.get("moved_from") is None:
             record["returned"] = True
             await self.store.update(ORDER, order_id, record)
+
+    async def take_over(self, order_id: str, nonce: str, binding: str) -> Snapshot | None:
+        """Move a completed order waiting for its return to the browser with `binding`: the
+        browser the BankID app returned to, which proved it with the returnUrl's `nonce`.
+
+        Once per order (the `MOVE` lease), only for a complete order that has not returned
+        to the browser that started it, and only while the order is stored (its lifetime).
+        The binding and "returned" change in one write, so the starting browser never sees
+        the order returned as its own. The moved order, or None when refused."""
+        snap = await self.get(order_id)
+        if (
+            snap is None
+            or snap.status is not Status.COMPLETE
+            or not snap.needs_return
+            or snap.moved_from is not None
+            or not snap.nonce_matches(nonce)
+        ):
+            return None
+        if not await self.store.add(MOVE, order_id, {}, self.ttl):
+            return None  # the nonce was used already
+        record = {**snap.record, "binding": binding, "returned": True, "moved_from": snap.binding}
+        if not await self.store.update(ORDER, order_id, record):
+            return None
+        return Snapshot(order_id, record, snap.final)
 
     async def forget(self, order_id: str) -> None:
         """Drop the order once its result was handed over (the final holds personal data)."""
         await self.store.delete(FINAL, order_id)
         await self.store.delete(ORDER, order_id)
+        await self.store.delete(MOVE, order_id)
 
     # ------------------------------------------------------------------ helpers
 

@@ -1,6 +1,7 @@
 """BankID's recommended user messages (RFA), in Swedish and English.
 
-Wording as on developers.bankid.com, captured in reference section 7.1; typos are BankID's own.
+Wording as on developers.bankid.com, captured in reference section 7.1, with BankID's own
+typos corrected (RFA15B "gitligt", RFA23 "you ID document"); the RFA numbers are BankID's.
 Which message applies when is decided in `idp.bankid.messages`.
 """
 
@@ -75,7 +76,7 @@ _TEXTS: dict[RFA, tuple[str, str]] = {
         "a BankID on card, please insert the card into your card reader.",
     ),
     RFA.RFA15B: (
-        "Söker efter BankID. Säkerställ att du har ett gitligt BankID på den här enheten.",
+        "Söker efter BankID. Säkerställ att du har ett giltigt BankID på den här enheten.",
         "Searching for BankID. Make sure you have a valid BankID on this device.",
     ),
     RFA.RFA16: (
@@ -109,7 +110,7 @@ _TEXTS: dict[RFA, tuple[str, str]] = {
     RFA.RFA22: ("Något gick fel. Försök igen.", "Something went wrong. Please try again."),
     RFA.RFA23: (
         "Fotografera och läs av din ID-handling med BankID-appen.",
-        "Take a photo of, and scan, you ID document with the BankID app.",
+        "Take a photo of, and scan, your ID document with the BankID app.",
     ),
 }
 

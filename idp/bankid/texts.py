@@ -37,7 +37,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "sv": "BankID på den här enheten",
         "en": "BankID on this device",
     },
-    "bankid.open_app": {"sv": "Starta BankID-appen", "en": "Start the BankID app"},
+    "bankid.open_app": {"sv": "Öppna BankID-appen", "en": "Open the BankID app"},
     "bankid.open_hint": {
         "sv": "Om BankID-appen inte öppnas av sig själv, tryck på knappen.",
         "en": "If the BankID app does not open by itself, press the button.",
@@ -95,11 +95,126 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "The link from the BankID app does not belong to this browser or login. Go back "
         "to the browser where you started the login.",
     },
+    # The BankID app's return landed in another browser than the one that started the login
+    # (templates/bankid/returned.html), and what the starting browser's page then says.
+    "bankid.return_title": {
+        "sv": "Du har identifierat dig med BankID",
+        "en": "You have identified yourself with BankID",
+    },
+    "bankid.return_started": {
+        "sv": "Inloggningen startades i en annan webbläsare, men BankID-appen öppnade den här.",
+        "en": "The login was started in another browser, but the BankID app opened this one.",
+    },
+    "bankid.return_started_named": {
+        "sv": "Inloggningen startades i {browser}, men BankID-appen öppnade den här webbläsaren.",
+        "en": "The login was started in {browser}, but the BankID app opened this browser.",
+    },
+    "bankid.return_continue": {
+        "sv": "Fortsätt i den här webbläsaren",
+        "en": "Continue in this browser",
+    },
+    "bankid.return_or_back": {
+        "sv": "Vill du hellre fortsätta i den andra webbläsaren: gå tillbaka dit och börja om där.",
+        "en": "If you would rather continue in the other browser, go back there and start again.",
+    },
+    "bankid.return_or_back_named": {
+        "sv": "Vill du hellre fortsätta i {browser}: gå tillbaka dit och börja om där.",
+        "en": "If you would rather continue in {browser}, go back there and start again.",
+    },
+    "bankid.return_fraud": {
+        "sv": "Har någon annan bett dig att logga in eller skickat en länk till dig? Fortsätt "
+        "inte, stäng sidan.",
+        "en": "Did someone else ask you to log in or send you a link? Do not continue; close "
+        "this page.",
+    },
+    "bankid.return_not_yet": {
+        "sv": "BankID har inte bekräftat inloggningen ännu. Vänta några sekunder och tryck igen.",
+        "en": "BankID has not confirmed the login yet. Wait a few seconds and press again.",
+    },
+    "bankid.return_elsewhere": {
+        "sv": "Öppnade BankID-appen en annan webbläsare? Fortsätt där, eller börja om här.",
+        "en": "Did the BankID app open another browser? Continue there, or start again here.",
+    },
+    "bankid.return_moved": {
+        "sv": "Inloggningen fortsatte i en annan webbläsare. Du kan stänga den här fliken. Vill "
+        "du logga in här i stället, gå tillbaka till tjänsten och börja om.",
+        "en": "The login continued in another browser. You can close this tab. To log in here "
+        "instead, go back to the service and start again.",
+    },
     "bankid.expired": {
         "sv": "Inloggningen har gått ut eller startades i en annan webbläsare. Gå tillbaka till "
         "tjänsten du kom ifrån och försök igen.",
         "en": "The login has expired or was started in another browser. Go back to the service "
         "you came from and try again.",
+    },
+    # The login pages' flow: after the scan, the QR code's renewal, the same-device page
+    # without script, anti-fraud advice and the help section.
+    "bankid.confirm_heading": {
+        "sv": "Bekräfta i BankID-appen",
+        "en": "Confirm in the BankID app",
+    },
+    "bankid.qr_step1_other": {
+        "sv": "Öppna BankID-appen på din andra enhet, till exempel en annan mobil eller en "
+        "surfplatta.",
+        "en": "Open the BankID app on your other device, such as another phone or a tablet.",
+    },
+    "bankid.qr_alt_other": {
+        "sv": "QR-kod för inloggning med BankID. Öppna BankID-appen på din andra enhet, tryck på "
+        "QR-ikonen och rikta kameran mot koden. Koden byts varje sekund.",
+        "en": "QR code for logging in with BankID. Open the BankID app on your other device, tap "
+        "the QR icon and point the camera at the code. The code changes every second.",
+    },
+    "bankid.qr_countdown": {
+        "sv": "QR-koden gäller i {seconds} sekunder till.",
+        "en": "The QR code is valid for {seconds} more seconds.",
+    },
+    "bankid.qr_renewing": {
+        "sv": "Hämtar en ny QR-kod …",
+        "en": "Getting a new QR code …",
+    },
+    "bankid.fraud_qr": {
+        "sv": "Skanna bara en QR-kod som du själv har tagit fram här. Om någon har bett dig att "
+        "logga in eller skanna en kod, till exempel i telefon, avbryt.",
+        "en": "Only scan a QR code you brought up here yourself. If someone has asked you to log "
+        "in or to scan a code, for example on the phone, cancel.",
+    },
+    "bankid.fraud_app": {
+        "sv": "Logga bara in om du själv har valt att logga in här. Om någon har bett dig att "
+        "logga in, till exempel i telefon, avbryt.",
+        "en": "Only log in if you chose to log in here yourself. If someone has asked you to log "
+        "in, for example on the phone, cancel.",
+    },
+    "bankid.noscript_same": {
+        "sv": "Tryck på knappen för att öppna BankID-appen. Sidan uppdateras av sig själv. När "
+        "du är klar i appen kan du också välja Fortsätt.",
+        "en": "Tap the button to open the BankID app. This page updates itself. When you have "
+        "finished in the app, you can also choose Continue.",
+    },
+    "bankid.continue": {"sv": "Jag är klar, fortsätt", "en": "I have finished, continue"},
+    "bankid.help_title": {"sv": "Problem att logga in?", "en": "Trouble logging in?"},
+    "bankid.help_get": {
+        "sv": "Saknar du BankID? Du skaffar det hos din bank. Appen heter BankID säkerhetsapp "
+        "och finns i App Store och Google Play.",
+        "en": "No BankID? You get one from your bank. The app is called BankID Security App and "
+        "is in the App Store and on Google Play.",
+    },
+    "bankid.help_check": {
+        "sv": "Kontrollera att BankID-appen är uppdaterad och att datum och tid är rätt "
+        "inställda på enheten. Starta sedan om appen och försök igen.",
+        "en": "Check that the BankID app is up to date and that the date and time are set "
+        "correctly on your device. Then restart the app and try again.",
+    },
+    "bankid.help_blocked": {
+        "sv": "Om ditt BankID är spärrat eller har gått ut, kontakta din bank.",
+        "en": "If your BankID is blocked or has expired, contact your bank.",
+    },
+    "bankid.help_support": {
+        "sv": "BankID:s hjälp och support",
+        "en": "BankID's help and support",
+    },
+    "bankid.help_support_url": {
+        "sv": "https://www.bankid.com/privat/hjalp",
+        "en": "https://www.bankid.com/en/privat/hjalp",
     },
     # Approvals (signing, payments): the summary page and the pages after it.
     "bankid.sign_title": {"sv": "Signera med BankID", "en": "Sign with BankID"},

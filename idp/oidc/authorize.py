@@ -421,6 +421,9 @@ class AuthorizationEndpoint:
             f"/authorize/resume?{urlencode({'txn': transaction_id})}", status_code=303
         )
 
+    async def rebind(self, request: Request, transaction_id: str) -> bool:
+        return await self.transactions.rebind(transaction_id, self.cookies.browser_id(request))
+
     async def resume(self, request: Request) -> Response:
         txn = request.query_params.get("txn", "")
         try:

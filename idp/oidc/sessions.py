@@ -187,6 +187,17 @@ class LoginTransactions:
             return False
         return await self.store.update(LOGIN, txn, {**value, "result": self.seal.seal(result)})
 
+    async def rebind(self, txn: str, browser_id: str | None) -> bool:
+        """Bind an unfinished transaction to another browser (`LoginHandoff.rebind`)."""
+        if not txn or len(txn) > 100 or not browser_id:
+            return False
+        value = await self.store.get(LOGIN, txn)
+        if value is None or value.get("result") is not None:
+            return False
+        return await self.store.update(
+            LOGIN, txn, {**value, "browser": Cookies.binding(browser_id)}
+        )
+
     async def consume(self, txn: str, browser_id: str | None) -> dict[str, Any] | None:
         """The finished transaction, exactly once, and only for the browser that started it."""
         if not txn or len(txn) > 100 or not browser_id:

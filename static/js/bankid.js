@@ -1,8 +1,13 @@
-// BankID login page: polls /bankid/status about once a second and updates the QR code, the
-// status text and the buttons. The server decides everything; this script only shows it.
-// The QR code is drawn here from the frame text the server sends (bankid.<token>.<t>.<code>),
+// BankID login page: polls /bankid/status when the server says (every 1-2 s) and updates the
+// QR code, the status text and the buttons. The server decides everything; this script only
+// shows it.
+// The QR code is drawn here from the frame texts the server sends (bankid.<token>.<t>.<code>),
 // with the vendored encoder (vendor/qrcode-generator.js), as an <svg> built with DOM calls:
-// black on white, a four-module quiet zone, a whole number of pixels per module.
+// black on white, a four-module quiet zone, a whole number of pixels per module. Each answer
+// carries the current frame and the next ones with the millisecond of the order each is due
+// at; the page changes frames on its own timer, aligned to the order's clock (one-second beat),
+// not when an answer arrives. An expired QR code (startFailed) is renewed by a POST, a bounded
+// number of times the server keeps count of, before the person is asked to try again.
 (function () {
   "use strict";
   // The start page of a login with one way: the order starts only with this POST (never a
@@ -21,6 +26,19 @@
   var qr = document.getElementById("qr");
   var qrImg = document.getElementById("qr-img");
   var qrSteps = document.getElementById("qr-steps");
+  var qrBlock = document.getElementById("qr-block");
+  var countdown = document.getElementById("qr-countdown");
+  var switchForm = document.getElementById("switch");
+  var retryForm = document.querySelector("form[action='/bankid/retry']");
+  var offline = false;
+  var renewing = false;
+  // The order's clock on this page's: performance.now() at the order's start, estimated from
+  // the answer with the shortest round trip so far (the server's time lies within it).
+  var orderStart = null;
+  var bestRtt = Infinity;
+  var expiresMs = null;
+  var frames = {};     // t -> frame text, the current second's and the next ones
+  var frameTimer = null;
   var failure = document.getElementById("failure");
   var launch = document.getElementById("launch");
   var pendingOnly = root.querySelectorAll(".pending-only");
@@ -74,8 +92,11 @@
       svg.appendChild(qrPath);
       qrImg = svg;
     }
+    // A whole number of CSS pixels per module, in the room the page gives the code.
     var room = Math.min(BOX, (qr && qr.clientWidth) || BOX);
     var pixels = size * Math.max(1, Math.floor(room / size));
+    qrImg.style.width = pixels + "px";
+    qrImg.style.height = pixels + "px";
     qrImg.setAttribute("viewBox", "0 0 " + size + " " + size);
     qrImg.setAttribute("width", String(pixels));
     qrImg.setAttribute("height", String(pixels));
@@ -98,13 +119,117 @@
     }
   }
 
-  function update(s) {
+  // The QR code, its steps, countdown and advice: shown only while there is a frame to show
+  // and the server answers (a frozen code must not stay on screen while offline).
+  function showQr(visible) {
+    show(qr, visible);
+    show(qrSteps, visible);
+    show(qrBlock, visible);
+  }
+
+  // Frames the answer carries, and the order's start on this page's clock.
+  function learnFrames(list, elapsedMs, sent, got) {
+    if (!list || !list.length || elapsedMs === null || elapsedMs === undefined) { return; }
+    var token = String(list[0].qr).split(".")[1];
+    if (token !== learnFrames.token) {  // a new order (a renewal): forget the old clock
+      learnFrames.token = token;
+      frames = {};
+      orderStart = null;
+      bestRtt = Infinity;
+    }
+    var rtt = Math.max(0, got - sent);
+    if (orderStart === null || rtt < bestRtt) {
+      bestRtt = rtt;
+      orderStart = (sent + got) / 2 - Number(elapsedMs);
+    }
+    for (var i = 0; i < list.length; i++) { frames[list[i].t] = list[i].qr; }
+    tick();
+  }
+
+  // On the order's one-second beat: the frame due now, the seconds left; then sleep until the
+  // next frame is due.
+  function tick() {
+    if (frameTimer !== null) { window.clearTimeout(frameTimer); frameTimer = null; }
+    if (orderStart === null || stopped || offline || renewing) { return; }
+    var now = performance.now();
+    var t = Math.max(0, Math.floor((now - orderStart) / 1000));
+    var best = null;
+    for (var k in frames) {
+      if (!Object.prototype.hasOwnProperty.call(frames, k)) { continue; }
+      var n = Number(k);
+      if (n < t - 1) { delete frames[k]; } else if (n <= t && (best === null || n > best)) { best = n; }
+    }
+    if (best !== null) { drawQr(frames[best]); }
+    if (countdown && expiresMs !== null) {
+      var left = Math.ceil((orderStart + expiresMs - now) / 1000);
+      if (left > 0) {
+        countdown.textContent = root.getAttribute("data-countdown").replace("{seconds}", String(left));
+      } else {
+        countdown.textContent = root.getAttribute("data-renewing");
+      }
+      show(countdown, true);
+    }
+    frameTimer = window.setTimeout(tick, Math.max(5, orderStart + (t + 1) * 1000 - now + 5));
+  }
+
+  // A QR code nobody scanned in time: a new order, by a POST the server checks (CSRF, only a
+  // startFailed QR order, a bounded number of times). Never for a scanned or pending order.
+  function renew(s) {
+    if (!retryForm || renewing) { return false; }
+    renewing = true;
+    var body = new URLSearchParams(new FormData(retryForm));
+    body.set("renew", "1");
+    if (countdown) { countdown.textContent = root.getAttribute("data-renewing"); }
+    fetch(retryForm.getAttribute("action"), {
+      method: "POST",
+      credentials: "same-origin",
+      cache: "no-store",
+      headers: { "Accept": "application/json" },
+      body: body
+    }).then(function (r) {
+      return r.ok ? r.json() : { renewed: false };
+    }).then(function (answer) {
+      renewing = false;
+      if (answer && answer.renewed) {
+        if (!qrBlock) { window.location.reload(); return; }
+        stopped = false;
+        poll();
+      } else {
+        s.renew = false;  // refused: the failure as it is, and the person chooses
+        update(s);
+      }
+    }).catch(function () {
+      renewing = false;
+      s.renew = false;
+      update(s);
+    });
+    return true;
+  }
+
+  function update(s, sent, got) {
+    if (s.state === "failed" && s.renew && renew(s)) {
+      // Quietly: the code goes away for the moment a new order takes; no alert. Polling
+      // pauses and starts again with the new order.
+      stopped = true;
+      showQr(false);
+      return;
+    }
     root.setAttribute("data-state", s.state);
     setStatus(s.message, s.rfa, s.state === "failed");
+    if (s.engaged) {
+      // The app has the order: confirm there; no switching ways now (it would cancel it).
+      root.setAttribute("data-engaged", "true");
+      var h = document.getElementById("heading");
+      if (h && h.getAttribute("data-engaged") && s.state === "pending") {
+        if (h.textContent !== h.getAttribute("data-engaged")) { h.textContent = h.getAttribute("data-engaged"); }
+      }
+      show(switchForm, false);
+    }
     if (qrImg) {
-      if (s.qr) { drawQr(s.qr); }
-      show(qr, !!s.qr);
-      show(qrSteps, !!s.qr);
+      expiresMs = s.expires_ms === null || s.expires_ms === undefined ? null : Number(s.expires_ms);
+      if (s.qr && !(s.frames && s.frames.length)) { drawQr(s.qr); }
+      learnFrames(s.frames, s.elapsed_ms, sent, got);
+      showQr(!!s.qr);
     }
     if (s.state === "failed") {
       stopped = true;
@@ -122,7 +247,8 @@
     }
   }
 
-  // The server says when to ask again: just after the QR code's next frame is due.
+  // The server says when to ask again: just after the order's next collect is due (at most
+  // 2 s with a QR code, whose frames come ahead).
   function delayOf(ms) {
     var n = Number(ms);
     return isFinite(n) && n > 0 ? Math.min(Math.max(n, 200), 5000) : 1000;
@@ -131,11 +257,14 @@
   function poll() {
     if (stopped) { return; }
     var next = 1000;
+    var sent = performance.now();
+    var got = sent;
     fetch(statusUrl, {
       credentials: "same-origin",
       cache: "no-store",
       headers: { "Accept": "application/json" }
     }).then(function (r) {
+      got = performance.now();
       if (r.status === 404) { stopped = true; window.location.reload(); return null; }
       // 503 (busy or unavailable) and every other failure: "no contact", try again later.
       if (!r.ok) { throw new Error("status " + r.status); }
@@ -143,14 +272,19 @@
     }).then(function (s) {
       if (s) {
         failures = 0;
+        offline = false;
         next = delayOf(s.next_poll_ms);
-        update(s);
+        update(s, sent, got);
       }
     }).catch(function () {
       // Back off (1, 2, 4, then every 5 s, spread out) so a busy server is not stampeded.
       failures++;
       next = Math.min(5000, 1000 * Math.pow(2, failures - 1)) * (0.8 + 0.4 * Math.random());
       setStatus(root.getAttribute("data-offline"), "", false);
+      // No frozen QR code while there is no contact: hidden until an answer comes again.
+      offline = true;
+      if (frameTimer !== null) { window.clearTimeout(frameTimer); frameTimer = null; }
+      showQr(false);
     }).then(function () {
       if (!stopped) { window.setTimeout(poll, next); }
     });
@@ -171,8 +305,28 @@
   }
 
   if (qrImg && qrImg.getAttribute("data-qr")) { drawQr(qrImg.getAttribute("data-qr")); }
+  if (qrImg && root.getAttribute("data-frames")) {
+    // The page's own answer: the server's time lies between the request and the response.
+    var nav = performance.getEntriesByType && performance.getEntriesByType("navigation")[0];
+    var sent0 = nav && nav.responseStart ? nav.requestStart : performance.now();
+    var got0 = nav && nav.responseStart ? nav.responseStart : performance.now();
+    var first = null;
+    try { first = JSON.parse(root.getAttribute("data-frames")); } catch (e) { first = null; }
+    expiresMs = Number(root.getAttribute("data-expires-ms")) || null;
+    learnFrames(first, Number(root.getAttribute("data-elapsed-ms")), sent0, got0);
+  }
+  window.addEventListener("resize", function () {
+    var text = shownQr;
+    shownQr = null;
+    drawQr(text);
+  });
+  if (root.getAttribute("data-engaged") === "true") { show(switchForm, false); }
   if (root.getAttribute("data-state") === "failed") {
     stopped = true;
+    if (root.getAttribute("data-renew") === "true") {
+      renew({ state: "failed", renew: false, message: statusEl.textContent,
+              rfa: statusEl.getAttribute("data-rfa") });
+    }
   } else {
     window.setTimeout(poll, delayOf(root.getAttribute("data-next-poll-ms")));
   }

@@ -115,6 +115,9 @@ class ChangedLogin:
     async def finish(self, request, transaction_id, result):
         return await self.handoff.finish(request, transaction_id, result)
 
+    async def rebind(self, request, transaction_id):
+        return await self.handoff.rebind(request, transaction_id)
+
 
 @pytest.fixture
 async def app(settings, clock):

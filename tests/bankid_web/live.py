@@ -76,8 +76,10 @@ class LiveProvider:
         *,
         think_time: float = 3.0,
         extra_clients: Callable[[str], list[dict]] | None = None,
+        extra_settings: dict | None = None,
     ) -> None:
-        """`extra_clients(redirect_uri)`: more client entries, given the RP's callback URL."""
+        """`extra_clients(redirect_uri)`: more client entries, given the RP's callback URL;
+        `extra_settings`: more top-level configuration (e.g. `branding`)."""
         self.rp_server = ThreadingHTTPServer(("127.0.0.1", 0), _AppCallback)
         self.rp_callback = f"http://127.0.0.1:{self.rp_server.server_address[1]}/cb"
         sock = socket.socket()
@@ -117,6 +119,7 @@ class LiveProvider:
                     demo,
                     *(extra_clients(self.rp_callback) if extra_clients else []),
                 ],
+                **(extra_settings or {}),
             },
             source="browser-tests",
             environ={},

@@ -15,6 +15,8 @@ script, so the browser context bypasses it (nothing else changes)."""
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -33,8 +35,16 @@ from tests.bankid_web.live import (
     need_browser_tools,
     new_browser_page,
     read_qr,
+    screenshots,
 )
-from tests.bankid_web.support import AGNES_CANCELS, ANDROID_UA, ANNA, DESKTOP_UA, RP_SECRET
+from tests.bankid_web.support import (
+    AGNES_CANCELS,
+    ANDROID_UA,
+    ANNA,
+    DESKTOP_UA,
+    IPHONE_UA,
+    RP_SECRET,
+)
 from tests.bankid_web.test_approval_browser import PAYMENT, SCOPE, SECRET_CLIENT, SIGN, _par_form
 from tests.services import require_service
 
@@ -51,8 +61,16 @@ DEVICES = {
         "is_mobile": True,
         "has_touch": True,
     },
+    "ios": {
+        "viewport": {"width": 360, "height": 740},
+        "user_agent": IPHONE_UA,
+        "is_mobile": True,
+        "has_touch": True,
+    },
 }
 CASES = [("sv", "desktop"), ("en", "desktop"), ("sv", "mobile"), ("en", "mobile")]
+#: The login pages differ on iOS (how the app is opened and returns): also seen there.
+LOGIN_CASES = [*CASES, ("sv", "ios"), ("en", "ios")]
 SIGN_TEXT = "Jag godkänner köpeavtalet för båten Älvsö.\nÄrende 4711, årsmöte 2026."
 MARKDOWN = (
     "# Medlemsavtal\n\n"
@@ -169,15 +187,30 @@ def chromium(live):
         yield browser
 
 
-def new_page(chromium, lang: str, device: str):
+def new_page(chromium, lang: str, device: str, *, screens: str):
     """A page in `lang` (the browser's Accept-Language) on `device`; the pages' CSP would
-    refuse the injected axe-core."""
-    return new_browser_page(chromium, lang, **DEVICES[device], bypass_csp=True)
+    refuse the injected axe-core. Every state scanned is also saved as a screenshot, under
+    tests/artifacts/screenshots/screens/<screens>/<device>-<lang>/, for people to look at."""
+    page = new_browser_page(chromium, lang, **DEVICES[device], bypass_csp=True)
+    page.screens_dir = screenshots() / "screens" / screens / f"{device}-{lang}"
+    shutil.rmtree(page.screens_dir, ignore_errors=True)
+    return page
+
+
+def save_screen(page, state: str) -> None:
+    folder = getattr(page, "screens_dir", None)
+    if folder is None:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    name = re.sub(r"[^a-z0-9]+", "-", state.lower()).strip("-")
+    number = len(list(folder.glob("*.png"))) + 1
+    page.screenshot(path=str(folder / f"{number:02d}-{name}.png"), full_page=True)
 
 
 def violations(page, state: str, lang: str) -> list[str]:
     """axe-core's WCAG 2.1 A/AA violations on the page as it is now, one line each with the
     failing elements; also that the page is in `lang` and fits the screen's width."""
+    save_screen(page, state)
     page.add_script_tag(path=str(AXE))
     result = page.evaluate(
         "(tags) => axe.run(document, {runOnly: {type: 'tag', values: tags},"
@@ -207,18 +240,21 @@ def assert_accessible(found: list[str]) -> None:
     )
 
 
-def pushed(live, details: list[dict] | None = None, **params: str) -> str:
-    """The authorization URL for a request that `SECRET_CLIENT` pushed (PAR)."""
-    form = _par_form(live, SECRET_CLIENT, details or [])
+def pushed(
+    live, details: list[dict] | None = None, *, client_id: str = SECRET_CLIENT, **params: str
+) -> str:
+    """The authorization URL for a request that `client_id` (by default `SECRET_CLIENT`)
+    pushed (PAR)."""
+    form = _par_form(live, client_id, details or [])
     if details is None:  # a login: nothing to approve
         del form["authorization_details"]
     form.update(params)
-    r = httpx.post(f"{live.url}/par", data=form, auth=(SECRET_CLIENT, RP_SECRET), timeout=10)
+    r = httpx.post(f"{live.url}/par", data=form, auth=(client_id, RP_SECRET), timeout=10)
     assert r.status_code == 201, r.text
     request_uri = r.json()["request_uri"]
     return str(
         httpx.URL(
-            f"{live.url}/authorize", params={"client_id": SECRET_CLIENT, "request_uri": request_uri}
+            f"{live.url}/authorize", params={"client_id": client_id, "request_uri": request_uri}
         )
     )
 
@@ -230,32 +266,135 @@ def wait_for_qr(page) -> None:
     )
 
 
-@pytest.mark.parametrize(("lang", "device"), CASES)
-def test_login_pages_pass_the_accessibility_scan(live, chromium, tmp_path, lang, device):
-    page = new_page(chromium, lang, device)
+@pytest.fixture(scope="module")
+def branded(tmp_path_factory):
+    """A provider with the operator's branding: name, logo, accent colour, favicon, links, an
+    extra CSS file, and a client with a name in each language."""
+    need_browser_tools()
+    need_axe()
+    tmp = tmp_path_factory.mktemp("live-branded")
+    (tmp / "logo.svg").write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 32">'
+        '<rect width="64" height="32" rx="6" fill="#00594f"/>'
+        '<circle cx="16" cy="16" r="9" fill="#fff"/></svg>'
+    )
+    (tmp / "favicon.svg").write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">'
+        '<rect width="16" height="16" fill="#00594f"/></svg>'
+    )
+    (tmp / "extra.css").write_text(".top { border-bottom: 3px solid var(--accent); }\n")
+    branding = {
+        "organisation_name": "Exempelbanken",
+        "logo": str(tmp / "logo.svg"),
+        "favicon": str(tmp / "favicon.svg"),
+        "extra_css": str(tmp / "extra.css"),
+        "accent_colour": "#00594f",
+        "website_url": "https://exempelbanken.example",
+        "support_url": "https://exempelbanken.example/hjalp",
+        "privacy_url": "https://exempelbanken.example/integritet",
+    }
+
+    def clients(redirect_uri: str) -> list[dict]:
+        return [
+            *approval_client(redirect_uri),
+            {
+                "client_id": "bank-app",
+                "client_name": "Internetbanken",
+                "client_name#en": "Internet bank",
+                "client_secret": RP_SECRET,
+                "redirect_uris": [redirect_uri],
+                "grant_types": ["authorization_code"],
+                "scope": SCOPE,
+            },
+        ]
+
+    with LiveProvider(
+        tmp, think_time=1.0, extra_clients=clients, extra_settings={"branding": branding}
+    ) as provider:
+        yield provider
+
+
+def first_page(page) -> None:
+    """The first page of a login: the QR code at once on a computer, the "Open the BankID
+    app" button of a started order on a phone."""
+    page.locator("#launch, #qr-img path[d^=M]").first.wait_for()
+
+
+@pytest.mark.parametrize("variant", ["plain", "branded"])
+@pytest.mark.parametrize(("lang", "device"), LOGIN_CASES)
+def test_login_pages_pass_the_accessibility_scan(
+    live, branded, chromium, tmp_path, lang, device, variant
+):
+    """Every screen of a login, as a person meets them: the first page (the common way), the
+    help opened, the other way, the QR code, a login cancelled in the app, one that no longer
+    exists, an authorization error, and logging out (the question, cancelled, done). The
+    branded variant runs the same screens with the operator's branding and a client named in
+    each language, and checks that the name, logo and colour show."""
+    provider = branded if variant == "branded" else live
+    client = "bank-app" if variant == "branded" else SECRET_CLIENT
+    page = new_page(chromium, lang, device, screens=f"login-{variant}")
     found: list[str] = []
     try:
-        page.goto(pushed(live))
-        page.locator("button[value=qr]").wait_for()
-        found += violations(page, "login: the choice", lang)
+        page.goto(pushed(provider, client_id=client))
+        first_page(page)
+        found += violations(page, "login: the first page", lang)
+        if variant == "branded":
+            service = {"sv": "Internetbanken", "en": "Internet bank"}[lang]
+            assert service in page.locator("h1").inner_text()
+            assert page.title().endswith(f"– {service}")
+            assert page.locator(".brand-name").inner_text() == "Exempelbanken"
+            assert page.locator("img.brand-logo").evaluate("i => i.complete && i.naturalWidth > 0")
+            accent = page.locator("#heading ~ * button, button").first.evaluate(
+                "b => getComputedStyle(b).backgroundColor"
+            )
+            assert accent == "rgb(0, 89, 79)", accent
 
-        page.click("button[value=qr]")
+        page.locator("#help summary").click()
+        page.locator("#help a").first.wait_for()
+        found += violations(page, "login: help opened", lang)
+
+        if device != "desktop":  # the other way (on a computer the QR code is the first page)
+            page.click("button[value=qr]")
         wait_for_qr(page)
         found += violations(page, "login: the QR code", lang)
 
-        live.phone("scan", {"qr": read_qr(page, tmp_path), "personalNumber": AGNES_CANCELS})
+        provider.phone("scan", {"qr": read_qr(page, tmp_path), "personalNumber": AGNES_CANCELS})
         page.locator("#status[data-rfa=RFA6]").wait_for()
         page.locator("#retry").wait_for()
         found += violations(page, "login: cancelled in the app", lang)
 
-        page.goto(f"{live.url}/bankid/wait?txn=unknown&lang={lang}")
+        page.goto(f"{provider.url}/bankid/wait?txn=unknown&lang={lang}")
         found += violations(page, "login: no longer exists", lang)
 
-        page.goto(f"{live.url}/authorize?client_id=nobody&response_type=code&lang={lang}")
+        page.goto(f"{provider.url}/authorize?client_id=nobody&response_type=code&lang={lang}")
         page.locator("h1").wait_for()
         found += violations(page, "authorization error page", lang)
+
+        page.goto(f"{provider.url}/logout?client_id={client}&lang={lang}")
+        page.locator("form[action='/logout/confirm']").wait_for()
+        found += violations(page, "logout: the question", lang)
+        page.locator("a.button.secondary").click()
+        page.locator(".onward").wait_for()
+        found += violations(page, "logout: cancelled, still logged in", lang)
+
+        page.goto(f"{provider.url}/logout?client_id={client}&lang={lang}")
+        page.locator("form[action='/logout/confirm'] button").click()
+        page.locator(".onward").wait_for()
+        found += violations(page, "logout: logged out", lang)
     finally:
         page.context.close()
+    if device == "desktop":
+        # "BankID on this computer", last and in a page of its own: the page opens bankid:///
+        # by itself, and headless Chromium, with no app for it, then ignores mouse input.
+        page = new_page(chromium, lang, device, screens=f"login-{variant}-this-computer")
+        try:
+            page.goto(pushed(provider, client_id=client))
+            first_page(page)
+            page.click("button[value=same_device]")
+            page.locator("#launch").wait_for()
+            found += violations(page, "login: BankID on this computer", lang)
+        finally:
+            page.context.close()
     assert_accessible(found)
 
 
@@ -270,7 +409,7 @@ def test_approval_pages_pass_the_accessibility_scan(live, chromium, lang, device
         "a card payment with a risk warning": ([CARD], "#approval-amount, .warning"),
         "an npa payment": ([NPA], "#approval-recipient"),
     }
-    page = new_page(chromium, lang, device)
+    page = new_page(chromium, lang, device, screens="approval")
     found: list[str] = []
     try:
         for what, (details, shown) in summaries.items():
@@ -295,7 +434,7 @@ def test_approval_pages_pass_the_accessibility_scan(live, chromium, lang, device
 def test_demo_and_simulator_pages_pass_the_accessibility_scan(demo, chromium, lang, device):
     """The embedded default's demo: "Approve a payment", the QR code, the simulator's page
     with the payment waiting (its Approve button for the newest order), the demo's result."""
-    page = new_page(chromium, lang, device)
+    page = new_page(chromium, lang, device, screens="demo")
     found: list[str] = []
     try:
         page.goto(f"{demo}/demo/?lang={lang}")
@@ -308,6 +447,7 @@ def test_demo_and_simulator_pages_pass_the_accessibility_scan(demo, chromium, la
         wait_for_qr(page)
 
         simulator = page.context.new_page()
+        simulator.screens_dir = page.screens_dir
         simulator.goto(f"{demo}/bankid-simulator/?lang={lang}")
         simulator.locator(".transaction").last.wait_for()
         found += violations(simulator, "simulator: a payment waiting", lang)

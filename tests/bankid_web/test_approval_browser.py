@@ -183,7 +183,7 @@ def test_a_swedish_text_is_shown_signed_in_the_app_returned_and_its_evidence_ver
     )
     try:
         open_summary(rp, page)
-        assert page.locator("h1").inner_text() == "Signera med BankID"
+        assert page.locator("#heading").inner_text() == "Signera med BankID"
         assert "Båtmäklarna" in page.locator("main").inner_text()
         assert page.locator("#approval-text").text_content() == text
         page.screenshot(path=str(shots / "sv-desktop-approval-01-sign-summary.png"), full_page=True)
@@ -232,7 +232,7 @@ def test_a_card_payment_shows_amount_and_recipient_and_its_evidence_verifies(
     )
     try:
         open_summary(rp, page)
-        assert page.locator("h1").inner_text() == "Godkänn med BankID"
+        assert page.locator("#heading").inner_text() == "Godkänn med BankID"
         assert page.locator("#approval-amount").inner_text() == "49,50 SEK"
         assert page.locator("#approval-recipient").inner_text() == recipient
         assert page.locator("#approval-text").count() == 0

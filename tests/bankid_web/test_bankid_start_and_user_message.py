@@ -88,8 +88,10 @@ async def test_the_one_way_start_page_is_sent_by_its_script_or_by_a_button(app):
 
 async def test_a_page_with_a_choice_starts_nothing_either(app):
     b = Browser(app)
-    page = await b.open_login(acr_values="urn:grn:authn:se:bankid")
+    first = await b.authorize(acr_values="urn:grn:authn:se:bankid")
+    page = await b.get(first.headers["location"])
     assert 'class="choice"' in page.text and app.state.link.calls["auth"] == 0
+    assert 'data-autosubmit="1"' in page.text  # its script sends the common way's POST
 
 
 # ----------------------------------------------------------------------------- the user message

@@ -1,7 +1,8 @@
 """The status poll of a waiting page: the QR frame as text (the page draws it; never the
-qrStartSecret), when to poll next (just past the next frame or a collect falling due), and the
-collect lease tried only when a collect is due, so most polls write nothing. A fixed clock
-makes every number exact; nothing here measures wall-clock time."""
+qrStartSecret) with the next frames ahead, when to poll next (just past the next collect: a QR
+page has its frames ahead and needs an answer only for the order's state, which changes only
+with a collect), and the collect lease tried only when a collect is due, so most polls write
+nothing. A fixed clock makes every number exact; nothing here measures wall-clock time."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import re
 
 import pytest
 
-from idp.bankid.orders import LEASE
+from idp.bankid.authenticator import FRAMES_AHEAD, POLL_MAX_MS, POLL_MAX_QR_MS
+from idp.bankid.orders import COLLECT_INTERVAL, LEASE
 from idp.bankid.qr import parse_qr_payload, qr_payload
 from idp.store.memory import MemoryTTLStore
 from tests.bankid_web.conftest import build_app
@@ -86,26 +88,57 @@ async def test_the_status_carries_the_frame_text_of_the_clock_never_the_secret(a
         assert r.headers["cache-control"] == "no-store"
 
 
-async def test_next_poll_ms_is_just_past_the_next_frame(app, clock):
+async def test_next_poll_ms_of_a_qr_code_is_just_past_the_next_collect(app, clock):
+    """The frames come ahead, so a QR page polls for the order's state: just past the next
+    collect (30 ms margin), at most two seconds away; no poll for a frame."""
+    assert POLL_MAX_QR_MS == COLLECT_INTERVAL * 1000 == 2000
     b = Browser(app)
     page = await b.open_login(acr_values=ACR_QR)  # the page view collects at the order's t=0
     start = (await order_record(app, b))["received_at"]
-    assert 'data-next-poll-ms="1000"' in page.text  # next frame in 1 s (+30 ms, at most 1 s)
+    assert 'data-next-poll-ms="2000"' in page.text  # the next collect: 2 s (+30 ms, at most 2 s)
 
     async def next_poll_at(elapsed: float) -> int:
         clock.set(start + elapsed)
         return (await b.status()).json()["next_poll_ms"]
 
-    assert await next_poll_at(0.25) == 780  # the frame changes at 1.0 s; 30 ms margin
-    assert await next_poll_at(0.9) == 200  # never sooner than 200 ms
+    assert await next_poll_at(0.25) == 1780  # the collect is due at 2.0 s; 30 ms margin
+    assert await next_poll_at(0.9) == 1130  # not at the frame at 1.0 s: the page has it
     assert await next_poll_at(1.5) == 530
+    assert await next_poll_at(1.9) == 200  # never sooner than 200 ms
     # At 2.05 s this poll collects; the next collect is due at 4.05 s.
-    assert await next_poll_at(2.05) == 980
-    # The frame at 4.0 s waits for the collect due 50 ms later, so one poll serves both.
+    assert await next_poll_at(2.05) == 2000
     assert await next_poll_at(3.5) == 580
-    assert await next_poll_at(4.2) == 830  # collects; the next is due at 6.2 s
-    # A collect due more than 150 ms after the frame does not hold the frame back.
-    assert await next_poll_at(5.5) == 530
+    assert await next_poll_at(4.2) == 2000  # collects; the next is due at 6.2 s
+    assert await next_poll_at(5.5) == 730
+
+
+async def test_a_qr_answer_has_frames_until_past_its_next_poll(app, clock):
+    """Each QR answer's frames run, without a gap, from the current second to at least a
+    second past the poll it asks for. A page polling when told (each answer late by some
+    network time, so polls come at every phase of the order's second, just before a frame
+    changes too) collects at every poll: every 2 s plus that delay, never sooner."""
+    b = Browser(app)
+    page = await b.open_login(acr_values=ACR_QR)  # collects at the order's t=0
+    start = (await order_record(app, b))["received_at"]
+    wait = int(re.search(r'data-next-poll-ms="(\d+)"', page.text)[1])
+    elapsed, collected_at = 0.0, 0.0
+    for late in (0.0, 0.001, 0.37, 0.999, 0.5, 0.9996, 0.25, 0.75, 0.03, 0.0):  # 24 s of 30
+        elapsed += wait / 1000 + late
+        clock.set(start + elapsed)
+        calls = app.state.link.calls["collect"]
+        s = (await b.status()).json()
+        assert s["state"] == "pending"
+        assert app.state.link.calls["collect"] == calls + 1
+        assert elapsed - collected_at >= COLLECT_INTERVAL
+        collected_at = elapsed
+        t = int(elapsed)
+        frames = [f["t"] for f in s["frames"]]
+        assert frames == list(range(t, t + 1 + FRAMES_AHEAD))
+        assert s["elapsed_ms"] == round(elapsed * 1000)
+        wait = s["next_poll_ms"]
+        assert 200 <= wait <= POLL_MAX_QR_MS
+        # The last frame shows until the second after it: past the next poll + 1 s.
+        assert (frames[-1] + 1) * 1000 >= s["elapsed_ms"] + wait + 1000
 
 
 async def test_next_poll_ms_without_a_qr_code_follows_the_collect(app, clock):
@@ -163,5 +196,8 @@ async def test_a_due_poll_that_loses_the_lease_does_not_collect(counted, clock):
     clock.advance(2)
     assert await store.add(LEASE, login["oid"], {}, 2.0)  # the other instance's lease
     calls = app.state.link.calls["collect"]
-    assert (await b.status()).json()["state"] == "pending"
+    s = (await b.status()).json()
+    assert s["state"] == "pending"
     assert app.state.link.calls["collect"] == calls
+    # The collect is overdue (running elsewhere): ask again in a second, not at once.
+    assert s["next_poll_ms"] == POLL_MAX_MS

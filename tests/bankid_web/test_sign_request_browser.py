@@ -178,7 +178,7 @@ def test_a_pushed_sign_request_is_shown_signed_in_the_app_and_its_evidence_verif
         # The summary first; nothing started at BankID until the person chooses a way.
         page.locator("section.approval").wait_for()
         assert page.locator("#qr-img").count() == 0
-        assert page.locator("h1").inner_text() == "Signera med BankID"
+        assert page.locator("#heading").inner_text() == "Signera med BankID"
         assert "Avtalstjänsten" in page.locator("main").inner_text()
         assert page.locator("#approval-text").text_content() == message_sv
         assert page.locator("#approval-text").inner_text().strip() == message_sv  # two lines

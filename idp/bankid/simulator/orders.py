@@ -37,6 +37,7 @@ import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+from urllib.parse import unquote
 
 from idp.bankid.qr import ScannedQR, parse_qr_payload, verify_qr_auth_code
 from idp.bankid.simulator.evidence import EvidenceFactory
@@ -186,6 +187,11 @@ class AppResult:
         }
         if self.return_url is not None:
             body["returnUrl"] = self.return_url
+            opens = browser_url(self.return_url)
+            if opens != self.return_url:
+                # What a test browser can follow: the phone's OS hands an iOS browser scheme
+                # to that browser, which opens this https URL (see `browser_url`).
+                body["opensUrl"] = opens
         if self.user_visible_data is not None:
             body["userVisibleData"] = self.user_visible_data
             body["userVisibleDataFormat"] = self.user_visible_data_format or "plaintext"
@@ -194,6 +200,27 @@ class AppResult:
         if self.risk_flags:
             body["riskFlags"] = list(self.risk_flags)
         return body
+
+
+#: iOS browsers' own schemes in a returnUrl (idp.bankid.launch.return_url_for), and the https
+#: URL each opens: the simulator's app "follows" a return by telling the test what it opens,
+#: as a real iPhone hands the scheme to that browser, which opens the https URL.
+_BROWSER_SCHEMES = ("googlechromes://", "microsoft-edge-https://")
+_FIREFOX_OPEN = "firefox://open-url?url="
+
+
+def browser_url(return_url: str) -> str:
+    """The https URL a returnUrl opens in the browser its scheme names; any other URL as is.
+
+    Only for the simulator's app and the tests that follow its return: ``googlechromes://h/p``
+    and ``microsoft-edge-https://h/p`` open ``https://h/p``; ``firefox://open-url?url=<u>``
+    opens the URL-decoded ``<u>``."""
+    for scheme in _BROWSER_SCHEMES:
+        if return_url.startswith(scheme):
+            return "https://" + return_url.removeprefix(scheme)
+    if return_url.startswith(_FIREFOX_OPEN):
+        return unquote(return_url.removeprefix(_FIREFOX_OPEN))
+    return return_url
 
 
 class OrderBook:

@@ -7,7 +7,8 @@ The contract integration tests rely on (documented in docs/bankid-simulator.md):
   digit (optional for scan and autostart; then the order's required person, else the default
   person); unknown fields are refused so a typo never silently acts as the default person;
 * success: 200 with JSON describing what happened (order, flow, person's name, the pending hint
-  codes the RP will see, the final outcome and when, for autostart the order's returnUrl, and
+  codes the RP will see, the final outcome and when, for autostart the order's returnUrl (and,
+  when it is an iOS browser's own scheme, ``opensUrl``: the https URL that browser opens), and
   the text the app showed: ``userVisibleData`` decoded, with ``userVisibleDataFormat``, and
   for a payment ``userVisibleTransaction`` and ``riskFlags`` as the RP sent them; never
   ``userNonVisibleData``, which the app does not show);
