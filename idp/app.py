@@ -52,10 +52,11 @@ from idp.observability import (
     RequestObserver,
     check_bankid_certificate,
 )
-from idp.oidc import Resolver
+from idp.oidc import BackchannelLogout, Resolver
 from idp.oidc import discovery as discovery_mod
 from idp.oidc.grants import OAUTH_GRANTS, GrantRegistry
 from idp.oidc.provider import AuthenticatorFactory, OpenIDProvider
+from idp.store import DueQueue
 from idp.store.db import (
     DRIVER_UNAVAILABLE,
     DatabaseUnavailable,
@@ -170,6 +171,8 @@ def create_app(
     grants: GrantRegistry = GRANTS,
     jwks_transport: httpx.AsyncBaseTransport | None = None,
     jwks_resolver: Resolver | None = None,
+    logout_transport: httpx.AsyncBaseTransport | None = None,
+    logout_resolver: Resolver | None = None,
 ) -> Starlette:
     """The provider. Components read clients and scopes from one `Registry`, so a reload of
     them (``app.state.reload``, or SIGHUP with `reload_on_sighup`) reaches them all.
@@ -231,6 +234,9 @@ def create_app(
     ciba.service.observers.append(metrics.ciba_request)
     ciba.endpoint.limiter = limiter
     rt.discovery.contribute(ciba.metadata)
+    logout_delivery = backchannel_logout(
+        settings, rt, provider, transport=logout_transport, resolver=logout_resolver
+    )
     watch_certificate(settings.bankid, rt.clock, metrics)
     reload = ClientReload(settings, registry, grants.names())
 
@@ -254,7 +260,11 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         try:
-            async with ciba.running(), anyio.create_task_group() as tg:
+            async with (
+                ciba.running(),
+                logout_delivery.running() if logout_delivery else contextlib.nullcontext(),
+                anyio.create_task_group() as tg,
+            ):
                 tg.start_soon(reread_keys, rt)
                 if reload_on_sighup:
                     tg.start_soon(reload.on_sighup)
@@ -331,6 +341,7 @@ def create_app(
     app.state.runtime = rt
     app.state.provider = provider
     app.state.ciba = ciba
+    app.state.backchannel_logout = logout_delivery
     app.state.metrics = metrics
     app.state.reload = reload.reload
     return app
@@ -540,6 +551,35 @@ def backchannel_login(
     if owned is not None:
         ciba.closing.append(owned.aclose)
     return ciba
+
+
+def backchannel_logout(
+    settings: Settings,
+    rt: Runtime,
+    provider: OpenIDProvider,
+    *,
+    transport: httpx.AsyncBaseTransport | None,
+    resolver: Resolver | None,
+) -> BackchannelLogout | None:
+    """Logout tokens for the clients of each ended SSO session (idp.oidc.backchannel),
+    delivered from the store's due queue; None (and not advertised) on a store without one."""
+    if not isinstance(rt.store, DueQueue):
+        return None
+    delivery = BackchannelLogout(
+        settings=settings,
+        registry=rt.registry,
+        store=rt.store,
+        db=rt.sessions,
+        keys=rt.keys,
+        clock=rt.clock,
+        client_sid=provider.tokens.client_sid,
+        seal=Seal.from_secret(rt.secrets["grants"], "backchannel-logout"),
+        transport=transport,
+        resolver=resolver,
+    )
+    provider.sessions.ended.append(delivery.session_ended)
+    rt.discovery.contribute(delivery.metadata)
+    return delivery
 
 
 def simulator_app(bankid: BankIDSettings, clock: Clock) -> Starlette:

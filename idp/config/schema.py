@@ -218,6 +218,10 @@ class ClientSettings(_Strict):
     subject_type: Literal["public", "pairwise"] = "public"
     backchannel_token_delivery_mode: Literal["poll", "ping"] | None = None
     backchannel_client_notification_endpoint: str | None = None
+    # OIDC Back-Channel Logout 1.0 §2.2: where logout tokens are POSTed (absolute, no fragment;
+    # https, http only on loopback), and whether this client needs `sid` in them.
+    backchannel_logout_uri: str | None = None
+    backchannel_logout_session_required: bool = False
     # Project-specific settings.
     require_pkce: bool = True
     pairwise_sector: str | None = None
@@ -229,6 +233,11 @@ class ClientSettings(_Strict):
     # objects (by value, or pushed).
     require_pushed_authorization_requests: bool = False
     require_signed_request_object: bool = False
+    # RFC 9449 §5.2: every token request of this client must carry a DPoP proof (its access
+    # tokens are always DPoP-bound); `dpop_nonce_required`: its proofs at the token and PAR
+    # endpoints must carry a server nonce (§8, use_dpop_nonce).
+    dpop_bound_access_tokens: bool = False
+    dpop_nonce_required: bool = False
     # RFC 9396 §10: the authorization_details types this client may ask for (approvals:
     # signing and payments, idp.authn.approval); none unless listed.
     authorization_details_types: list[AuthorizationDetailsType] = Field(default_factory=list)
@@ -265,6 +274,16 @@ class ClientSettings(_Strict):
     )
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
+        return None if value is None else _check_absolute_url(value)
+
+    @field_validator("backchannel_logout_uri")
+    @classmethod
+    def _check_logout_uri(cls, value: str | None) -> str | None:
+        # Back-Channel Logout §2.2: "an absolute URI ... MUST NOT include a fragment component".
+        if value is not None and (urlsplit(value).fragment or "#" in value):
+            raise ValueError(
+                f"a back-channel logout URI must not contain a fragment, got {value!r}"
+            )
         return None if value is None else _check_absolute_url(value)
 
     @property

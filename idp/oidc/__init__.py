@@ -5,6 +5,7 @@ it (the Authlib bridge, client authentication, tokens, subjects, claims release)
 `claims`, `discovery` and `grants` (the grant registry) are public as a whole.
 """
 
+from idp.oidc.backchannel import BackchannelLogout
 from idp.oidc.bridge import OAuthBridge
 from idp.oidc.client_auth import (
     AUTH_METHODS,
@@ -28,6 +29,7 @@ __all__ = [
     "MAX_PAR_BODY",
     "AuthContext",
     "AuthenticatorFactory",
+    "BackchannelLogout",
     "BadRequest",
     "ClientAuthenticationFailed",
     "ClientAuthenticator",

@@ -382,6 +382,8 @@ class AuthorizationEndpoint:
             "expires_at": self.clock.now() + ttl,
             "grant_id": grant_id,
         }
+        if req.dpop_jkt is not None:  # RFC 9449 §10: the code is bound to this key
+            value["dpop_jkt"] = req.dpop_jkt
         # The entry outlives the code so that a late replay can still revoke what it issued, for
         # as long as an access token from the first use lives.
         replay_window = self.settings.tokens.access_token_ttl_seconds

@@ -35,6 +35,7 @@ from idp.oidc.client_auth import (
     with_client_challenge,
 )
 from idp.oidc.clients import Client, find_client
+from idp.oidc.dpop import NONCE_HEADER, DPoPError, DPoPVerifier, Proof, serving
 from idp.oidc.grants import OAUTH_GRANTS, GrantRegistry
 from idp.oidc.grants.loop import LoopGrant
 from idp.oidc.http import BadRequest, PreparedRequest, oauth_json, read_form
@@ -75,6 +76,7 @@ class OAuthBridge(AuthorizationServer):
         *,
         grants: GrantRegistry = OAUTH_GRANTS,
         client_keys: KeySource = registered_jwks,
+        dpop: DPoPVerifier | None = None,
     ):
         self.settings = settings
         self.registry = registry  # clients and scopes: a reload may replace them
@@ -83,6 +85,8 @@ class OAuthBridge(AuthorizationServer):
         self.store = store
         self.clock = clock
         self.grants = grants
+        #: DPoP proofs at the token endpoint (RFC 9449 §5); None: the DPoP header is ignored.
+        self.dpop = dpop
         assertions = PrivateKeyJWT(settings.issuer, clock, store, client_keys)
         self.client_auth = ClientAuthenticator(self, assertions)
         self.register_token_generator("default", TokenGenerator(tokens))
@@ -161,9 +165,12 @@ class OAuthBridge(AuthorizationServer):
     async def _in_thread(self, call: AuthlibCall, prepared: PreparedRequest) -> AuthlibResult:
         return await anyio.to_thread.run_sync(call, prepared)
 
-    async def create_token_response_async(self, prepared: PreparedRequest) -> AuthlibResult:
+    async def create_token_response_async(
+        self, prepared: PreparedRequest, request: Request | None = None
+    ) -> AuthlibResult:
         """Authlib's `create_token_response`, in the steps of idp.oidc.grants.loop, on the
-        event loop; a grant that is not a `LoopGrant` runs in a worker thread as a whole."""
+        event loop; a grant that is not a `LoopGrant` runs in a worker thread as a whole.
+        With `request` (its headers), a DPoP proof is checked once the client is known."""
         try:
             grant = self.get_token_grant(prepared)
         except UnsupportedGrantTypeError as error:
@@ -171,19 +178,54 @@ class OAuthBridge(AuthorizationServer):
         if not isinstance(grant, LoopGrant):
             return await self._in_thread(self.create_token_response, prepared)
         steps: Any = grant  # a LoopGrant and an Authlib token-endpoint grant
+        proof: Proof | None = None
         try:
             steps.authenticated_client = await self.client_auth.authenticate_client(
                 prepared, steps.TOKEN_ENDPOINT_AUTH_METHODS
             )
-            await steps.load()
-            steps.validate_token_request()
-            await steps.prepare()
-            return self.handle_response(*steps.create_token_response())
+            proof = await self._token_proof(request, steps.authenticated_client)
+            with serving(proof):
+                await steps.load()
+                steps.validate_token_request()
+                await steps.prepare()
+                status, body, headers = self.handle_response(*steps.create_token_response())
+        except DPoPError as error:
+            return self._dpop_error(error)
         except OAuth2Error as error:
-            return self.handle_error_response(prepared, error)
+            return self._with_nonce(self.handle_error_response(prepared, error), proof)
+        return self._with_nonce((status, body, headers), proof)
+
+    async def _token_proof(self, request: Request | None, client: Client) -> Proof | None:
+        """RFC 9449 §5: the proof of a token request, checked as §4.3 says; DPoPError."""
+        if self.dpop is None or request is None:
+            return None
+        settings = client.settings
+        proof = await self.dpop.verify(
+            request.headers, "POST", "/token", require_nonce=settings.dpop_nonce_required
+        )
+        if proof is None and settings.dpop_bound_access_tokens:
+            # §5.2: "the authorization server MUST reject token requests from this client that
+            # do not contain the DPoP header".
+            raise DPoPError("this client must send a DPoP proof")
+        return proof
+
+    def _dpop_error(self, error: DPoPError) -> AuthlibResult:
+        """§5 and §8: 400 with invalid_dpop_proof or use_dpop_nonce, and the nonce to use."""
+        assert self.dpop is not None
+        body = {"error": error.error, "error_description": error.description}
+        return 400, body, {NONCE_HEADER: self.dpop.nonce()}
+
+    def _with_nonce(self, result: AuthlibResult, proof: Proof | None) -> AuthlibResult:
+        """§8.2: a DPoP response carries the nonce for the next proof."""
+        if proof is None or self.dpop is None:
+            return result
+        status, body, headers = result
+        return status, body, {**headers, NONCE_HEADER: self.dpop.nonce()}
 
     async def token_endpoint(self, request: Request) -> Response:
-        return await self.respond(request, self.create_token_response_async)
+        return await self.respond(
+            request, lambda prepared: self.create_token_response_async(prepared, request)
+        )
 
     async def introspection_endpoint(self, request: Request) -> Response:
         return await self.respond(request, lambda prepared: introspect(self, prepared))

@@ -113,6 +113,8 @@ class ValidatedRequest:
     #: The Signature Extension's signRequest, as the se.bankid.sign detail it amounts to
     #: (idp.oidc.sign_request); never returned as authorization_details.
     sign_request: list[dict[str, Any]] = field(default_factory=list)
+    #: RFC 9449 §10: the JWK thumbprint the authorization code is bound to (DPoP).
+    dpop_jkt: str | None = None
 
     @property
     def approves(self) -> bool:
@@ -194,6 +196,7 @@ class Context:
             acr_essential=self.acr_essential,
             authorization_details=self.authorization_details,
             sign_request=self.sign_request,
+            dpop_jkt=p("dpop_jkt"),
         )
 
 
@@ -398,6 +401,18 @@ async def check_pkce(ctx: Context, s: Services) -> None:
         raise InvalidRequest("code_challenge is malformed")
 
 
+#: A JWK SHA-256 thumbprint (RFC 7638): 32 bytes, base64url without padding.
+_JKT = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+async def check_dpop_jkt(ctx: Context, s: Services) -> None:
+    """RFC 9449 §10: dpop_jkt is "the JWK SHA-256 Thumbprint [...] of the proof-of-possession
+    key" the code is bound to (the token request's proof must be by that key)."""
+    value = ctx.params.get("dpop_jkt")
+    if value is not None and not _JKT.fullmatch(value):
+        raise InvalidRequest("dpop_jkt is not a JWK SHA-256 thumbprint")
+
+
 async def check_prompt(ctx: Context, s: Services) -> None:
     """OIDC Core §3.1.2.1: prompt values are none, login, consent, select_account; "none" with
     any other value is an error."""
@@ -589,6 +604,7 @@ CHECKS: tuple[Check, ...] = (
     check_response_mode,
     check_scope,
     check_pkce,
+    check_dpop_jkt,
     check_prompt,
     check_max_age,
     check_claims,

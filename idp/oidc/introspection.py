@@ -90,8 +90,10 @@ async def authenticated_token_request(
 
 def introspection_payload(token: IntrospectedToken) -> dict[str, Any]:
     """RFC 7662 §2.2. `token_type` is "the type of the token as defined in Section 5.1 of
-    OAuth 2.0 [RFC6749]": `Bearer` for an access token. A refresh token has no such type
-    (RFC 6749 §5.1 types access tokens only), so it gets none rather than a made-up one."""
+    OAuth 2.0 [RFC6749]": `Bearer` for an access token, `DPoP` for a DPoP-bound one, whose
+    `cnf` (the key's thumbprint, `jkt`) is returned too (RFC 9449 §6.2). A refresh token has
+    no such type (RFC 6749 §5.1 types access tokens only), so it gets none rather than a
+    made-up one."""
     c = token.claims
     out = {
         "active": True,
@@ -103,7 +105,11 @@ def introspection_payload(token: IntrospectedToken) -> dict[str, Any]:
         "iat": c.get("iat"),
     }
     if token.kind == "access_token":
-        out["token_type"] = "Bearer"
+        cnf = c.get("cnf")
+        jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
+        out["token_type"] = "Bearer" if jkt is None else "DPoP"
+        if jkt is not None:
+            out["cnf"] = {"jkt": jkt}
     for k in ("aud", "jti", "auth_time", "acr", "authorization_details"):
         if k in c:
             out[k] = c[k]

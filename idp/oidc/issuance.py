@@ -5,7 +5,8 @@ Every grant ends here, through Authlib's `generate_token`: a JWT access token, a
 refresh token when the grant asks for one and the client may refresh. Tokens are signed by
 `TokenService` (idp.keys), never here. The refresh token was stored by the grant before (in its
 one database transaction, off the event loop) and comes in with the `TokenUser`; the generator
-itself does no database work.
+itself does no database work. With a DPoP proof at the token endpoint (idp.oidc.dpop), the
+access token is bound to its key: `cnf.jkt` and `token_type: DPoP` (RFC 9449 §5, §6.1).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from idp.oidc import claims as claims_mod
 from idp.oidc.clients import Client
+from idp.oidc.dpop import current_proof
 from idp.oidc.tokens import AuthContext, Issued, TokenService
 
 
@@ -64,12 +66,20 @@ class TokenGenerator:
     ) -> dict[str, Any]:
         settings = client.settings
         scope = scope or ""
+        proof = current_proof()
+        jkt = None if proof is None else proof.jkt
+        token_type = "Bearer" if jkt is None else "DPoP"
         if user is None:  # client credentials: the client acts for itself
             token, ttl = self.tokens.access_token(
-                client=settings, sub=settings.client_id, scope=scope, grant_id=None, auth=None
+                client=settings,
+                sub=settings.client_id,
+                scope=scope,
+                grant_id=None,
+                auth=None,
+                jkt=jkt,
             )
             return {
-                "token_type": "Bearer",
+                "token_type": token_type,
                 "access_token": token,
                 "expires_in": ttl,
                 "scope": scope,
@@ -82,9 +92,10 @@ class TokenGenerator:
             grant_id=user.grant_id,
             auth=user.auth,
             acr=acr,
+            jkt=jkt,
         )
         out: dict[str, Any] = {
-            "token_type": "Bearer",
+            "token_type": token_type,
             "access_token": token,
             "expires_in": ttl,
             "scope": scope,

@@ -20,6 +20,7 @@ from idp.clock import Clock
 from idp.config import ClientSettings, Settings
 from idp.oidc import checks
 from idp.oidc.checks import REQUEST_URI_PREFIX, Context, Pushed, Services
+from idp.oidc.dpop import NONCE_HEADER, DPoPError, DPoPVerifier
 from idp.oidc.errors import AuthorizationError, InvalidRedirectUri, InvalidRequestUri
 from idp.oidc.http import MAX_PAR_BODY, BadRequest, oauth_json, read_form
 from idp.store.db import DatabaseUnavailable
@@ -89,10 +90,12 @@ class PushedAuthorizationEndpoint:
         pushed: PushedRequests,
         services: Services,
         authenticate: ClientAuthentication,
+        dpop: DPoPVerifier | None = None,
     ) -> None:
         self.pushed = pushed
         self.services = services
         self.authenticate = authenticate
+        self.dpop = dpop
 
     async def push(self, request: Request) -> Response:
         """§2.1: authenticate the client, reject request_uri, validate the request as the
@@ -102,9 +105,13 @@ class PushedAuthorizationEndpoint:
             form = await read_form(request, max_body=MAX_PAR_BODY)
         except BadRequest as exc:
             return oauth_json(400, {"error": "invalid_request", "error_description": str(exc)})
+        nonce: dict[str, str] = {}
         try:
             client = await self.authenticate(request, form)
             raw = [(k, v) for k, v in form.items() if k not in CLIENT_AUTH_PARAMS]
+            if self.dpop is not None and request.headers.getlist("dpop"):
+                nonce = {NONCE_HEADER: self.dpop.nonce()}
+                raw = await self._dpop_bound(request, client, raw)
             ctx = Context(raw=raw, endpoint="par", authenticated_client=client)
             await checks.run(ctx, self.services, checks.FRONT)
             await checks.run(ctx, self.services, checks.CHECKS)
@@ -112,17 +119,38 @@ class PushedAuthorizationEndpoint:
                 client, ctx.params, signed=ctx.signed, authenticated=ctx.authenticated
             )
         except AuthorizationError as exc:
-            return _json_error(exc)
+            return _json_error(exc, nonce)
+        except DPoPError as exc:
+            body = {"error": exc.error, "error_description": exc.description}
+            return oauth_json(400, body, nonce)
         except (StoreUnavailable, DatabaseUnavailable):
             return oauth_json(
                 503,
                 {"error": "temporarily_unavailable", "error_description": "try again shortly"},
                 {"Retry-After": "5"},
             )
-        return oauth_json(201, {"request_uri": request_uri, "expires_in": self.pushed.lifetime})
+        return oauth_json(
+            201, {"request_uri": request_uri, "expires_in": self.pushed.lifetime}, nonce
+        )
+
+    async def _dpop_bound(
+        self, request: Request, client: ClientSettings, raw: list[tuple[str, str]]
+    ) -> list[tuple[str, str]]:
+        """RFC 9449 §10.1: a DPoP proof at PAR binds the code as dpop_jkt does; "if both
+        mechanisms are used at the same time, the authorization server MUST reject the request
+        if the JWK Thumbprint in dpop_jkt does not match the public key in the DPoP header"."""
+        assert self.dpop is not None
+        proof = await self.dpop.verify(
+            request.headers, "POST", "/par", require_nonce=client.dpop_nonce_required
+        )
+        assert proof is not None
+        given = [v for k, v in raw if k == "dpop_jkt"]
+        if any(v != proof.jkt for v in given):
+            raise DPoPError("dpop_jkt is not the thumbprint of the DPoP proof's key")
+        return raw if given else [*raw, ("dpop_jkt", proof.jkt)]
 
 
-def _json_error(exc: AuthorizationError) -> Response:
+def _json_error(exc: AuthorizationError, extra: dict[str, str] | None = None) -> Response:
     body = exc.json()
     if isinstance(exc, InvalidRedirectUri):
         # §2.4 and §2.3: a redirect URI the client may not use is an invalid_request here.
@@ -130,7 +158,7 @@ def _json_error(exc: AuthorizationError) -> Response:
     # As at the token endpoint: a challenge only for a client that tried HTTP Basic.
     headers = getattr(exc, "headers", None) if exc.status_code == 401 else None
     status = exc.status_code if exc.status_code in (401, 500, 503) else 400
-    return oauth_json(status, body, headers)
+    return oauth_json(status, body, {**(headers or {}), **(extra or {})})
 
 
 __all__ = ["ClientAuthentication", "PushedAuthorizationEndpoint", "PushedRequests"]

@@ -31,6 +31,7 @@ from idp.oidc.client_auth import (
 )
 from idp.oidc.client_keys import ClientKeys, ClientKeysError, Resolver, system_resolver
 from idp.oidc.discovery import Discovery
+from idp.oidc.dpop import DPoPVerifier
 from idp.oidc.evidence import PATH as EVIDENCE_PATH
 from idp.oidc.evidence import EvidenceStore, retrieve
 from idp.oidc.grants import OAUTH_GRANTS, GrantRegistry
@@ -115,6 +116,9 @@ class OpenIDProvider:
         self.authorization.services.request_objects = self.request_objects
         self.authorization.evidence = self.evidence
         self.pushed = PushedRequests(store, clock, settings)
+        # DPoP proofs (RFC 9449) at the token, PAR and resource endpoints; server nonces keyed
+        # from the grants' secret, so every instance issues and accepts the same ones.
+        self.dpop = DPoPVerifier(settings.issuer, store, clock, grant_secret)
         self.authorization.services.pushed = self.pushed
         self.bridge = OAuthBridge(
             settings,
@@ -124,6 +128,7 @@ class OpenIDProvider:
             clock,
             grants=grants,
             client_keys=client_keys or self._client_key_set,
+            dpop=self.dpop,
         )
         self.par = PushedAuthorizationEndpoint(
             pushed=self.pushed,
@@ -131,8 +136,9 @@ class OpenIDProvider:
             authenticate=lambda request, form: self.bridge.client_auth.authenticate(
                 request, form, endpoint="par"
             ),
+            dpop=self.dpop,
         )
-        self.userinfo = UserInfo(settings, registry, self.tokens, store)
+        self.userinfo = UserInfo(settings, registry, self.tokens, store, dpop=self.dpop)
         self.logout = Logout(
             settings,
             registry,
@@ -249,6 +255,8 @@ class OpenIDProvider:
             "introspection_endpoint_auth_methods_supported": CONFIDENTIAL_METHODS,
             "revocation_endpoint_auth_methods_supported": CONFIDENTIAL_METHODS,
             "code_challenge_methods_supported": ["S256"],
+            # RFC 9449 §5.1: the algorithms accepted for DPoP proofs.
+            "dpop_signing_alg_values_supported": list(self.dpop.algorithms),
             "authorization_response_iss_parameter_supported": True,
             "claims_parameter_supported": True,
             **self._request_metadata(url),

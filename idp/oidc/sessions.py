@@ -7,6 +7,14 @@ goes into ID tokens (OIDC Front/Back-Channel Logout §2), never the cookie value
 client sees its own sid derived from it (idp.oidc.subject.sid_for). Logout ends only the
 browser's own session, so nothing looks a session up by its sid.
 
+Whatever must follow the end of a session (Back-Channel Logout §2.3: telling the clients that
+took part, idp.oidc.backchannel) registers in `Sessions.ended`; it runs before the session is
+removed, so a failure leaves the session in place for the person to end again. Which clients
+took part, with the `sub` and `sid` each got, is the OP's record of the codes it issued: each
+grant row holds the session's sid, the client and that client's `sub` (idp.oidc.tokens). A
+session is ended by logout, by a new login in the same browser, and by its idle timeout when
+the browser comes back; one that simply runs out its lifetime leaves the store unnoticed.
+
 A login transaction carries the validated authorization request to the authenticator's pages
 and back. It is bound to the browser by the browser cookie and consumed exactly once.
 """
@@ -15,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +73,8 @@ class Sessions:
         self.clock = clock
         self.settings = settings
         self.cookies = cookies
+        #: Called with each session about to end (before it is removed).
+        self.ended: list[Callable[[SSOSession], Awaitable[None]]] = []
 
     async def create(self, auth: Authentication) -> tuple[str, SSOSession]:
         """A new session; returns the cookie value and the session."""
@@ -106,6 +117,8 @@ class Sessions:
         return session
 
     async def end(self, session: SSOSession) -> None:
+        for observer in self.ended:
+            await observer(session)
         await self.store.delete(SESSION, session.key_hash)
 
     def _dump(self, s: SSOSession) -> dict[str, Any]:

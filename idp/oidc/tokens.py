@@ -37,6 +37,7 @@ from sqlalchemy import (
     bindparam,
     case,
     insert,
+    or_,
     select,
     update,
 )
@@ -142,6 +143,7 @@ class Rotation(enum.Enum):
     UNKNOWN = "unknown"  # no such token, or it expired, or its grant is not active
     REUSED = "reused"  # used before: its grant is now revoked (RFC 9700 §4.14.2)
     REFUSED = "refused"  # live, but not for this client or this scope: left as it was
+    WRONG_KEY = "wrong_key"  # bound to a DPoP key (RFC 9449 §5) the request did not prove
 
 
 @dataclass(frozen=True)
@@ -211,11 +213,14 @@ _CLAIM_REFRESH_TOKEN = (
         REFRESH_TOKENS.c.used_at.is_(None),
         REFRESH_TOKENS.c.client_id == bindparam("p_client_id"),
         REFRESH_TOKENS.c.expires_at > bindparam("p_now"),
+        # RFC 9449 §5: a bound token only with a proof of its key.
+        or_(REFRESH_TOKENS.c.jkt.is_(None), REFRESH_TOKENS.c.jkt == bindparam("p_jkt")),
     )
     .values(used_at=bindparam("p_used_at"))
     .returning(
         REFRESH_TOKENS.c.grant_id,
         REFRESH_TOKENS.c.scope.label("token_scope"),
+        REFRESH_TOKENS.c.jkt.label("token_jkt"),
         # The grant, read in the same statement (as `_GRANT_COLUMNS`).
         *_grant_of(REFRESH_TOKENS.c.grant_id),
     )
@@ -225,7 +230,7 @@ _CLAIM_REFRESH_TOKEN = (
 _ISSUE_REFRESH_TOKEN = (
     insert(REFRESH_TOKENS)
     .from_select(
-        ["token_hash", "grant_id", "client_id", "scope", "created_at", "expires_at"],
+        ["token_hash", "grant_id", "client_id", "scope", "created_at", "expires_at", "jkt"],
         select(
             bindparam("p_hash", type_=String()),
             GRANTS.c.id,
@@ -236,6 +241,7 @@ _ISSUE_REFRESH_TOKEN = (
                 (GRANTS.c.expires_at < bindparam("p_latest", type_=Float()), GRANTS.c.expires_at),
                 else_=bindparam("p_latest", type_=Float()),
             ),
+            bindparam("p_jkt", type_=String()),
         ).where(
             GRANTS.c.id == bindparam("p_grant_id"),
             GRANTS.c.revoked_at.is_(None),
@@ -250,6 +256,7 @@ _SELECT_REFRESH_TOKEN = select(
     REFRESH_TOKENS.c.scope,
     REFRESH_TOKENS.c.expires_at,
     REFRESH_TOKENS.c.used_at,
+    REFRESH_TOKENS.c.jkt,
 ).where(REFRESH_TOKENS.c.token_hash == bindparam("p_hash"))
 _REVOKE_GRANT = (
     update(GRANTS)
@@ -422,6 +429,7 @@ class TokenService:
         scope: str,
         now: float,
         grant_expires_at: float | None,
+        jkt: str | None = None,
     ) -> str:
         token = new_id(32)
         conn.execute(
@@ -435,18 +443,20 @@ class TokenService:
                 "expires_at": min(
                     grant_expires_at or now, now + self.settings.tokens.refresh_token_ttl_seconds
                 ),
+                "jkt": jkt,
             },
         )
         return token
 
     def redeem_grant(
-        self, grant_id: str, client_id: str, refresh_scope: str | None
+        self, grant_id: str, client_id: str, refresh_scope: str | None, jkt: str | None = None
     ) -> Issued | None:
         """The code exchange's database work, in one statement: the grant, if active, and
         (with `refresh_scope`) a refresh token of it for `client_id`, stored only if the grant
         is active. None when the grant is unknown, revoked, expired or cannot be unsealed
         (nothing written, except a token for a grant that cannot be unsealed: never handed
-        out, and unusable, since its grant cannot be)."""
+        out, and unusable, since its grant cannot be). With `jkt`, the refresh token is bound
+        to that DPoP key (RFC 9449 §5: a public client's)."""
         now = self.clock.now()
         with self._autocommit() as conn:
             if refresh_scope is None:
@@ -463,13 +473,18 @@ class TokenService:
                     "p_scope": refresh_scope,
                     "p_now": now,
                     "p_latest": now + self.settings.tokens.refresh_token_ttl_seconds,
+                    "p_jkt": jkt,
                 },
             ).first()
         info = self._grant_info(grant_id, row, now)
         return None if info is None else Issued(info, token)
 
     def rotate_refresh_token(
-        self, token: str, client_id: str, new_scope: Callable[[str], str | None]
+        self,
+        token: str,
+        client_id: str,
+        new_scope: Callable[[str], str | None],
+        jkt: str | None = None,
     ) -> RefreshUse:
         """The refresh grant's database work, in one transaction (RFC 9700 §4.14.2 rotation).
 
@@ -479,7 +494,9 @@ class TokenService:
         a race is taken for a thief too. The winner reads its grant (unsealed once) and stores
         the successor token with the scope `new_scope(original scope)` gives; when that is None
         (a scope the grant does not cover), or the grant is not active, nothing is written.
-        A token of another client is REFUSED, unchanged.
+        A token of another client is REFUSED, unchanged. A token bound to a DPoP key (RFC 9449
+        §5) is claimed only when `jkt`, the key of the request's proof, is that key; else it is
+        WRONG_KEY, unchanged. Its successor is bound to the same key.
         """
         h = token_hash(token)
         now = self.clock.now()
@@ -487,10 +504,16 @@ class TokenService:
             with self._transaction() as conn:
                 claimed = conn.execute(
                     _CLAIM_REFRESH_TOKEN,
-                    {"p_hash": h, "p_client_id": client_id, "p_now": now, "p_used_at": now},
+                    {
+                        "p_hash": h,
+                        "p_client_id": client_id,
+                        "p_now": now,
+                        "p_used_at": now,
+                        "p_jkt": jkt,
+                    },
                 ).first()
                 if claimed is None:
-                    return self._not_rotated(conn, h, now)
+                    return self._not_rotated(conn, h, now, client_id)
                 grant_id, scope = claimed.grant_id, claimed.token_scope
                 successor_scope = new_scope(scope)
                 if successor_scope is None:
@@ -499,7 +522,13 @@ class TokenService:
                 if info is None:
                     raise _Rollback(RefreshUse(Rotation.UNKNOWN))
                 successor = self._insert_refresh_token(
-                    conn, grant_id, client_id, successor_scope, now, claimed.expires_at
+                    conn,
+                    grant_id,
+                    client_id,
+                    successor_scope,
+                    now,
+                    claimed.expires_at,
+                    claimed.token_jkt,
                 )
                 return RefreshUse(
                     Rotation.ROTATED, grant_id, client_id, scope, Issued(info, successor)
@@ -508,7 +537,7 @@ class TokenService:
             answer: RefreshUse = rollback.answer
             return answer
 
-    def _not_rotated(self, conn: Connection, h: str, now: float) -> RefreshUse:
+    def _not_rotated(self, conn: Connection, h: str, now: float, client_id: str) -> RefreshUse:
         """Why the UPDATE of `rotate_refresh_token` matched nothing (same transaction)."""
         row = conn.execute(_SELECT_REFRESH_TOKEN, {"p_hash": h}).first()
         if row is None:
@@ -518,6 +547,8 @@ class TokenService:
             return RefreshUse(Rotation.REUSED, row.grant_id)
         if row.expires_at <= now:
             return RefreshUse(Rotation.UNKNOWN)
+        if row.client_id == client_id and row.jkt is not None:
+            return RefreshUse(Rotation.WRONG_KEY, row.grant_id)
         return RefreshUse(Rotation.REFUSED, row.grant_id, row.client_id, row.scope)
 
     def grant_active(self, grant_id: str) -> bool:
@@ -617,9 +648,11 @@ class TokenService:
         grant_id: str | None,
         auth: AuthContext | None,
         acr: str | None = None,
+        jkt: str | None = None,
     ) -> tuple[str, int]:
         """An RFC 9068 JWT access token; returns (token, expires_in). `acr`, when given, is
-        `token_acr(client, auth)` computed already."""
+        `token_acr(client, auth)` computed already; with `jkt` the token is DPoP-bound
+        (RFC 9449 §6.1: `cnf` with the key's JWK SHA-256 thumbprint)."""
         now = int(self.clock.now())
         ttl = self.settings.tokens.access_token_ttl_seconds
         audience = list(dict.fromkeys([*client.access_token_audience, self.issuer]))
@@ -635,6 +668,8 @@ class TokenService:
         }
         if grant_id:
             claims["gid"] = grant_id
+        if jkt is not None:
+            claims["cnf"] = {"jkt": jkt}
         if auth is not None:
             if acr is None:
                 acr = self.token_acr(client, auth)

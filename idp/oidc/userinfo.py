@@ -9,6 +9,10 @@ that belong here (Swedish OIDC Profile §4.2, idp.oidc.claims.for_userinfo). OID
 "If the UserInfo Response is signed [...] the response [is] a JWT [...] Content-Type
 application/jwt", with `iss` and `aud`: for a client with `userinfo_signed_response_alg`, and
 always for a client held to the Swedish profile ("UserInfo [...] responses signed", §4.1).
+
+DPoP (RFC 9449 §7): a DPoP-bound access token (`cnf.jkt`) comes as `Authorization: DPoP
+<token>` with a proof of its key, `ath` included; the same token as `Bearer` is refused (§7.2),
+as is a proof by another key. Those errors challenge with the DPoP scheme (§7.1).
 """
 
 from __future__ import annotations
@@ -20,42 +24,96 @@ from starlette.responses import JSONResponse, Response
 
 from idp.config import Registry, Settings
 from idp.oidc import claims as claims_mod
+from idp.oidc.dpop import DPoPError, DPoPVerifier
 from idp.oidc.tokens import TokenService
 from idp.store.db import DatabaseUnavailable, run_db
 from idp.store.ttl import StoreUnavailable, TTLStore
 
 
-def _challenge(realm: str, error: str | None = None, description: str | None = None) -> str:
+def _challenge(
+    realm: str,
+    error: str | None = None,
+    description: str | None = None,
+    *,
+    scheme: str = "Bearer",
+    algs: tuple[str, ...] = (),
+) -> str:
     parts = [f'realm="{realm}"']
     if error:
         parts.append(f'error="{error}"')
     if description:
         parts.append(f'error_description="{description}"')
-    return "Bearer " + ", ".join(parts)
+    if algs:  # RFC 9449 §7.1: "algs": the proof algorithms accepted
+        parts.append(f'algs="{" ".join(algs)}"')
+    return f"{scheme} " + ", ".join(parts)
 
 
 class UserInfo:
     def __init__(
-        self, settings: Settings, registry: Registry, tokens: TokenService, store: TTLStore
+        self,
+        settings: Settings,
+        registry: Registry,
+        tokens: TokenService,
+        store: TTLStore,
+        *,
+        dpop: DPoPVerifier | None = None,
     ) -> None:
         self.settings = settings
         self.registry = registry
         self.tokens = tokens
         self.store = store
         self.realm = settings.issuer
+        self.dpop = dpop
 
-    def _deny(self, status: int, error: str | None, description: str | None = None) -> Response:
+    def _deny(
+        self,
+        status: int,
+        error: str | None,
+        description: str | None = None,
+        *,
+        dpop: bool = False,
+    ) -> Response:
         body: dict[str, Any] = {"error": error} if error else {}
         if description:
             body["error_description"] = description
+        challenge = (
+            _challenge(self.realm, error, description, scheme="DPoP", algs=self.dpop.algorithms)
+            if dpop and self.dpop is not None
+            else _challenge(self.realm, error, description)
+        )
         return JSONResponse(
             body or None,
             status_code=status,
-            headers={
-                "WWW-Authenticate": _challenge(self.realm, error, description),
-                "Cache-Control": "no-store",
-            },
+            headers={"WWW-Authenticate": challenge, "Cache-Control": "no-store"},
         )
+
+    async def _dpop_refusal(
+        self, request: Request, scheme: str, token: str, claims: dict[str, Any]
+    ) -> Response | None:
+        """RFC 9449 §7: None when the token may be used as presented, else the refusal."""
+        cnf = claims.get("cnf")
+        bound = cnf.get("jkt") if isinstance(cnf, dict) else None
+        if scheme == "bearer":
+            if bound is None:
+                return None
+            # §7.2: a resource server "MUST" reject a DPoP-bound token sent as a bearer token.
+            return self._deny(401, "invalid_token", "the access token is DPoP-bound", dpop=True)
+        if bound is None or self.dpop is None:
+            return self._deny(401, "invalid_token", "the access token is not DPoP-bound", dpop=True)
+        try:
+            # §7.1 and §4.3 step 12: a proof for this request, with ath, by the bound key.
+            proof = await self.dpop.verify(
+                request.headers, request.method, "/userinfo", access_token=token
+            )
+        except DPoPError as exc:
+            return self._deny(401, exc.error, exc.description, dpop=True)
+        if proof is None:
+            return self._deny(401, "invalid_dpop_proof", "a DPoP proof is required", dpop=True)
+        if proof.jkt != bound:
+            return self._deny(
+                401, "invalid_dpop_proof", "the proof's key is not the token's", dpop=True
+            )
+        return None
 
     async def endpoint(self, request: Request) -> Response:
         if "access_token" in request.query_params:
@@ -72,15 +130,21 @@ class UserInfo:
                     )
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
+        scheme = scheme.lower()
         if not header:
             return self._deny(401, None)
-        if scheme.lower() != "bearer" or not token.strip() or len(token) > 8192:
+        if scheme not in ("bearer", "dpop") or not token.strip() or len(token) > 8192:
             return self._deny(401, "invalid_token", "expected a bearer token")
         token = token.strip()
         try:
             claims = await run_db(self.tokens.verify_access_token, token)
             revoked = claims is not None and await self.store.get(
                 "revoked_at", str(claims.get("jti"))
+            )
+            refusal = (
+                None
+                if claims is None or revoked
+                else await self._dpop_refusal(request, scheme, token, claims)
             )
         except (StoreUnavailable, DatabaseUnavailable):
             return JSONResponse(
@@ -90,8 +154,13 @@ class UserInfo:
             )
         if claims is None or revoked or not claims.get("gid"):
             return self._deny(
-                401, "invalid_token", "the access token is invalid, expired or revoked"
+                401,
+                "invalid_token",
+                "the access token is invalid, expired or revoked",
+                dpop=scheme == "dpop",
             )
+        if refusal is not None:
+            return refusal
         grant = await run_db(self.tokens.grant, str(claims["gid"]))
         if grant is None or not grant.active:
             return self._deny(

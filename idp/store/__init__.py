@@ -26,13 +26,14 @@ from idp.store.models import (
 )
 from idp.store.sealed import Seal
 from idp.store.secrets import sealer, server_secret
-from idp.store.ttl import StoreBusy, StoreUnavailable, TTLStore
+from idp.store.ttl import DueQueue, StoreBusy, StoreUnavailable, TTLStore
 
 __all__ = [
     "DRIVER_UNAVAILABLE",
     "ApprovalEvidence",
     "CibaAudit",
     "DatabaseUnavailable",
+    "DueQueue",
     "Grant",
     "MemoryTTLStore",
     "RefreshToken",

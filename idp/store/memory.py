@@ -66,6 +66,8 @@ class MemoryTTLStore:
         # Bounded sets of expiring members (acquire_slot), and acquires since their sweep.
         self._slots: dict[tuple[str, str], dict[str, float]] = {}
         self._slot_writes = 0
+        # Due queues (DueQueue): per kind, each queued key and when it falls due.
+        self._queues: dict[str, dict[str, float]] = {}
 
     # -- helpers; all called with self._lock held ---------------------------------------------
 
@@ -258,6 +260,60 @@ class MemoryTTLStore:
                 members.pop(member, None)
                 if not members:
                     del slots[(kind, key)]
+
+    # -- DueQueue (idp.store.ttl) -------------------------------------------------------------
+
+    async def schedule(self, kind: str, key: str, value: Value, ttl: float, due: float) -> bool:
+        _check_kind(kind)
+        data = _dumps(value)
+        seconds = _ttl_seconds(ttl)
+        with self._lock:
+            now = self._clock.now()
+            if self._live((kind, key), now) is not None:
+                return False
+            self._entries[(kind, key)] = _Entry(data, now + seconds)
+            self._queues.setdefault(kind, {})[key] = float(due)
+            self._wrote(now)
+            return True
+
+    async def claim_due(
+        self, kind: str, now: float, lease_until: float, limit: int
+    ) -> list[tuple[str, Value]]:
+        _check_kind(kind)
+        out: list[tuple[str, Value]] = []
+        with self._lock:
+            queue = self._queues.get(kind, {})
+            clock_now = self._clock.now()
+            for key, when in sorted(queue.items(), key=lambda item: item[1]):
+                if when > now or len(out) >= limit:
+                    break
+                entry = self._live((kind, key), clock_now)
+                if entry is None:
+                    del queue[key]
+                    continue
+                queue[key] = float(lease_until)
+                out.append((key, json.loads(entry.data)))
+        return out
+
+    async def reschedule(self, kind: str, key: str, value: Value, due: float) -> bool:
+        _check_kind(kind)
+        data = _dumps(value)
+        with self._lock:
+            entry = self._live((kind, key), self._clock.now())
+            if entry is None:
+                return False
+            entry.data = data
+            self._queues.setdefault(kind, {})[key] = float(due)
+            return True
+
+    async def finish(self, kind: str, key: str) -> None:
+        _check_kind(kind)
+        with self._lock:
+            self._queues.get(kind, {}).pop(key, None)
+            k = (kind, key)
+            entry = self._entries.get(k)
+            if entry is not None:
+                self._remove(k, entry)
 
     async def revoke_by_grant(self, grant_id: str) -> int:
         with self._lock:

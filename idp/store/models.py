@@ -70,6 +70,8 @@ class RefreshToken(Base):
     created_at: Mapped[float] = mapped_column(Float)
     expires_at: Mapped[float] = mapped_column(Float)
     used_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    #: RFC 9449 §5: the JWK thumbprint a public client's refresh token is bound to (DPoP).
+    jkt: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class CibaAudit(Base):

@@ -40,7 +40,18 @@ T = TypeVar("T")
 
 _RESERVED_KINDS = frozenset({"grant"})
 _IDEMPOTENT = frozenset(
-    {"get", "get_many", "get_linked", "put", "update", "delete", "ping", "revoke_by_grant"}
+    {
+        "get",
+        "get_many",
+        "get_linked",
+        "put",
+        "update",
+        "delete",
+        "ping",
+        "revoke_by_grant",
+        "reschedule",
+        "finish",
+    }
 )
 
 # KEYS[1] entry, KEYS[2] grant set or "" | ARGV[1] json, ARGV[2] ttl ms, ARGV[3] grant id,
@@ -132,6 +143,53 @@ if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) en
 return 1
 """
 
+# Due queues (DueQueue): a sorted set of keys scored by when each falls due, at the kind's
+# key "~due", living as long as its longest-lived entry.
+# KEYS[1] entry, KEYS[2] queue | ARGV[1] json, ARGV[2] ttl ms, ARGV[3] due, ARGV[4] key.
+_SCHEDULE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'v', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
+return 1
+"""
+
+# KEYS[1] queue | ARGV[1] now, ARGV[2] lease until, ARGV[3] limit, ARGV[4] entry key prefix.
+# A flat list: key, value, key, value, ...
+_CLAIM_DUE = """
+local out = {}
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, m in ipairs(due) do
+  local v = redis.call('HGET', ARGV[4] .. m, 'v')
+  if v then
+    redis.call('ZADD', KEYS[1], ARGV[2], m)
+    out[#out + 1] = m
+    out[#out + 1] = v
+  else
+    redis.call('ZREM', KEYS[1], m)
+  end
+end
+return out
+"""
+
+# KEYS[1] entry, KEYS[2] queue | ARGV[1] json, ARGV[2] due, ARGV[3] key.
+_RESCHEDULE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'v', ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+return 1
+"""
+
+# KEYS[1] entry, KEYS[2] queue | ARGV[1] key.
+_FINISH = """
+redis.call('ZREM', KEYS[2], ARGV[1])
+return redis.call('DEL', KEYS[1])
+"""
+
+#: The key, within a kind, of that kind's due queue.
+DUE = "~due"
+
 # KEYS[1] the entry | ARGV[1] the field naming the linked key, ARGV[2..] the linked kinds' key
 # prefixes. {} when the entry is absent, else its value and one value per linked kind, ''
 # for none (values are JSON, never empty).
@@ -206,6 +264,10 @@ class RedisTTLStore:
         self._revoke = client.register_script(_REVOKE)
         self._get_linked = client.register_script(_GET_LINKED)
         self._acquire_slot = client.register_script(_ACQUIRE_SLOT)
+        self._schedule = client.register_script(_SCHEDULE)
+        self._claim_due = client.register_script(_CLAIM_DUE)
+        self._reschedule = client.register_script(_RESCHEDULE)
+        self._finish = client.register_script(_FINISH)
 
     @classmethod
     def from_url(
@@ -357,6 +419,39 @@ class RedisTTLStore:
     async def release_slot(self, kind: str, key: str, member: str) -> None:
         k = self._key(kind, key)
         await self._call("release_slot", lambda: self._client.zrem(k, member))
+
+    # -- DueQueue (idp.store.ttl) --------------------------------------------------------
+
+    async def schedule(self, kind: str, key: str, value: Value, ttl: float, due: float) -> bool:
+        keys = [self._key(kind, key), self._key(kind, DUE)]
+        args: list[str | int] = [_dumps(value), _ttl_ms(ttl), repr(float(due)), key]
+        return bool(await self._call("schedule", lambda: self._schedule(keys=keys, args=args)))
+
+    async def claim_due(
+        self, kind: str, now: float, lease_until: float, limit: int
+    ) -> list[tuple[str, Value]]:
+        keys = [self._key(kind, DUE)]
+        args: list[str | int] = [
+            repr(float(now)),
+            repr(float(lease_until)),
+            limit,
+            self._key(kind, ""),
+        ]
+        flat = await self._call("claim_due", lambda: self._claim_due(keys=keys, args=args))
+        pairs = list(flat)
+        return [
+            (k.decode() if isinstance(k, bytes) else str(k), _loads(v))
+            for k, v in zip(pairs[::2], pairs[1::2], strict=True)
+        ]
+
+    async def reschedule(self, kind: str, key: str, value: Value, due: float) -> bool:
+        keys = [self._key(kind, key), self._key(kind, DUE)]
+        args = [_dumps(value), repr(float(due)), key]
+        return bool(await self._call("reschedule", lambda: self._reschedule(keys=keys, args=args)))
+
+    async def finish(self, kind: str, key: str) -> None:
+        keys = [self._key(kind, key), self._key(kind, DUE)]
+        await self._call("finish", lambda: self._finish(keys=keys, args=[key]))
 
     async def revoke_by_grant(self, grant_id: str) -> int:
         gk = self._grant_prefix + grant_id

@@ -13,7 +13,7 @@ checked by the caller against its injected clock, using a timestamp stored in th
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 Value = dict[str, Any]
 
@@ -127,3 +127,33 @@ class ConsumeResult:
 
     def __repr__(self) -> str:
         return f"ConsumeResult(first={self.first})"
+
+
+@runtime_checkable
+class DueQueue(Protocol):
+    """Entries of one kind that fall due at a time and are claimed by one caller at a time,
+    across instances (a delivery queue: back-channel logout). Both stores implement it beside
+    `TTLStore`. Times are seconds on the caller's clock. The queue of a kind is kept under the
+    key ``"~due"`` of that kind, so entries of a queued kind never use that key."""
+
+    async def schedule(self, kind: str, key: str, value: Value, ttl: float, due: float) -> bool:
+        """Create the entry, only if absent, and make it due at `due`; True if this call did
+        (scheduling the same key again changes nothing)."""
+        ...
+
+    async def claim_due(
+        self, kind: str, now: float, lease_until: float, limit: int
+    ) -> list[tuple[str, Value]]:
+        """Atomically: up to `limit` entries due at `now`, each made due again only at
+        `lease_until`, so no other caller, on any instance, gets it before then. Entries that
+        expired meanwhile leave the queue."""
+        ...
+
+    async def reschedule(self, kind: str, key: str, value: Value, due: float) -> bool:
+        """Replace a queued entry's value (keeping its TTL) and make it due at `due`; False if
+        it is gone."""
+        ...
+
+    async def finish(self, kind: str, key: str) -> None:
+        """Remove the entry and its place in the queue."""
+        ...

@@ -651,6 +651,9 @@ PROVES: dict[object, tuple[str, ...]] = {
         "introspection_endpoint_auth_methods_supported",
         "revocation_endpoint_auth_methods_supported",
     ),
+    "tests/oidc/test_dpop_flows.py::test_every_dpop_signing_alg_binds_a_token": (
+        "dpop_signing_alg_values_supported",
+    ),
     "tests/oidc/test_conformance_basic.py::test_oidcc_rp_initiated_logout": (
         "end_session_endpoint",
     ),
@@ -675,6 +678,11 @@ PROVES: dict[object, tuple[str, ...]] = {
         "userinfo_signing_alg_values_supported",
     ),
     test_every_subject_type_is_served: ("subject_types_supported",),
+    "tests/oidc/test_backchannel_logout.py::"
+    "test_rp_initiated_logout_sends_each_client_of_the_session_one_logout_token": (
+        "backchannel_logout_supported",
+        "backchannel_logout_session_supported",
+    ),
     test_every_request_object_signing_alg_is_accepted_at_authorize: (
         "request_parameter_supported",
         "request_object_signing_alg_values_supported",

@@ -20,6 +20,7 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 
 from idp.oidc.client_auth import AUTH_METHODS
 from idp.oidc.clients import Client
+from idp.oidc.dpop import current_proof
 from idp.oidc.grants.loop import LoopGrant
 from idp.oidc.issuance import TokenUser
 from idp.oidc.tokens import Issued
@@ -101,6 +102,14 @@ class CodeGrant(LoopGrant, grants.AuthorizationCodeGrant):
             return None
         if self.bridge.clock.now() >= value["expires_at"]:
             return None
+        bound = value.get("dpop_jkt")
+        proof = current_proof()
+        if bound is not None and (proof is None or proof.jkt != bound):
+            # RFC 9449 §10: the code was bound with dpop_jkt; "the authorization server MUST
+            # ensure that the key [...] matches" the proof of the token request.
+            raise InvalidGrantError(
+                description="the code is bound to another DPoP key than the proof's"
+            )
         return CodeRecord(value)
 
     def query_authorization_code(self, code: str, client: Client) -> CodeRecord | None:
@@ -111,11 +120,16 @@ class CodeGrant(LoopGrant, grants.AuthorizationCodeGrant):
         code: CodeRecord = self.request.authorization_code
         client: Client = self.request.client
         refresh_scope = code.get_scope() if client.check_grant_type("refresh_token") else None
+        # RFC 9449 §5: "Refresh tokens issued to [public] clients [...] MUST be bound to the
+        # DPoP public key"; a confidential client's are bound by its authentication.
+        proof = current_proof()
+        jkt = proof.jkt if proof is not None and client.settings.is_public else None
         self._issued = await anyio.to_thread.run_sync(
             self.bridge.tokens.redeem_grant,
             code.value["grant_id"],
             client.client_id,
             refresh_scope,
+            jkt,
         )
 
     def delete_authorization_code(self, authorization_code: CodeRecord) -> None:

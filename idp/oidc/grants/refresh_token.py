@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import anyio.to_thread
-from authlib.oauth2.rfc6749 import InvalidScopeError, grants
+from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidScopeError, grants
 
 from idp.oidc.client_auth import AUTH_METHODS
 from idp.oidc.clients import Client
+from idp.oidc.dpop import current_proof
 from idp.oidc.grants.loop import LoopGrant
 from idp.oidc.issuance import TokenUser
 from idp.oidc.tokens import RefreshUse, Rotation
@@ -63,11 +64,21 @@ class RefreshGrant(LoopGrant, grants.RefreshTokenGrant):
             return
         if not isinstance(token, str) or len(token) > 200:
             return
+        proof = current_proof()
         self._use = await anyio.to_thread.run_sync(
-            self.bridge.tokens.rotate_refresh_token, token, client.client_id, self._new_scope
+            self.bridge.tokens.rotate_refresh_token,
+            token,
+            client.client_id,
+            self._new_scope,
+            None if proof is None else proof.jkt,
         )
         if self._use.outcome is Rotation.REUSED:
             log.warning("refresh token reused; its grant is revoked")
+        if self._use.outcome is Rotation.WRONG_KEY:
+            # RFC 9449 §5: a bound refresh token needs "a DPoP proof [...] of the same key".
+            raise InvalidGrantError(
+                description="the refresh token is bound to another DPoP key than the proof's"
+            )
 
     def _new_scope(self, original_scope: str) -> str | None:
         """The successor's scope: the one asked for, or the original; None when the request
@@ -82,7 +93,7 @@ class RefreshGrant(LoopGrant, grants.RefreshTokenGrant):
 
     def authenticate_refresh_token(self, refresh_token: str) -> RefreshRecord | None:
         use = self._use
-        if use is None or use.outcome in (Rotation.UNKNOWN, Rotation.REUSED):
+        if use is None or use.outcome in (Rotation.UNKNOWN, Rotation.REUSED, Rotation.WRONG_KEY):
             return None  # REUSED: its grant was revoked (RFC 9700 §4.14.2)
         assert use.grant_id is not None and use.client_id is not None and use.scope is not None
         # ROTATED, or REFUSED (another client's token, or a wider scope: Authlib refuses it).
