@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from idp.config.schema import (
     GRANT_TYPES_CONTEXT,
     ClientSettings,
     Settings,
+    fapi2_problems,
     profile_problems,
     unknown_grant_type,
 )
@@ -224,6 +225,7 @@ def client_issues(
     unsure: Collection[str] = (),
     *,
     session_lifetime: int | None = None,
+    key_algorithms: Sequence[str] | None = None,
 ) -> list[ConfigIssue]:
     """The rules between a client's values. A rule that reads a key in `unsure` (its value was
     invalid or undefined, and is reported already) is skipped: a default stands in for that
@@ -300,6 +302,9 @@ def client_issues(
             )
     # The profile a client declares (profile: swedish-oidc | sweden-connect).
     for key, message, reads in profile_problems(c, session_lifetime=session_lifetime):
+        add(key, message, *reads)
+    # FAPI 2.0 Security Profile mode (fapi2: true).
+    for key, message, reads in fapi2_problems(c, key_algorithms=key_algorithms):
         add(key, message, *reads)
     return issues
 
@@ -381,7 +386,10 @@ def parse_settings(
             continue
         in_doubt = invalid.keys | _keys_under(path, undefined)
         lifetime = None if settings is None else settings.session.lifetime_seconds
-        issues += client_issues(client, path, scopes, in_doubt, session_lifetime=lifetime)
+        algs = None if settings is None else settings.keys.algorithms
+        issues += client_issues(
+            client, path, scopes, in_doubt, session_lifetime=lifetime, key_algorithms=algs
+        )
         clients.append(client)
 
     # A missing ${VAR} already explains any other complaint about the same value.

@@ -23,6 +23,7 @@ from pydantic import (
     Field,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 CIBA_GRANT: Final = "urn:openid:params:grant-type:ciba"
@@ -35,6 +36,11 @@ SIGNING_ALGS: tuple[SigningAlg, ...] = get_args(SigningAlg)
 # Client profiles: the Swedish OIDC Profile 1.0, and the OIDC Profile for Sweden Connect 1.0.
 ClientProfile = Literal["swedish-oidc", "sweden-connect"]
 PROFILE_ID_TOKEN_MAX_SECONDS: Final = 300
+#: FAPI 2.0 Security Profile §5.4.1: "PS256, ES256 or EdDSA"; of these we sign and verify
+#: PS256 and ES256 (our own keys: ES256 only, SigningAlg).
+FAPI2_SIGNING_ALGS: Final = ("PS256", "ES256")
+#: FAPI 2.0 Security Profile §5.3.2.1: authorization codes live "no more than 60 seconds".
+FAPI2_CODE_MAX_SECONDS: Final = 60
 # Key management algorithms of our request-object decryption keys (RFC 7518 §4.3).
 EncryptionAlg = Literal["RSA-OAEP", "RSA-OAEP-256"]
 ENCRYPTION_ALGS: tuple[EncryptionAlg, ...] = get_args(EncryptionAlg)
@@ -247,6 +253,11 @@ class ClientSettings(_Strict):
     # swedish-oidc only: client_secret_basic, client_secret_post or none instead of
     # private_key_jwt, "if the context permits" (Swedish OIDC Profile §3.1.1).
     allow_weaker_client_auth: bool = False
+    # FAPI 2.0 Security Profile mode (README "Clients"; `fapi2_problems` below): PAR only,
+    # private_key_jwt only, DPoP-bound tokens only, codes of at most 60 s, PS256/ES256 only,
+    # refresh tokens not rotated. It sets require_pushed_authorization_requests and
+    # dpop_bound_access_tokens unless the entry gives them (check-config refuses false).
+    fapi2: bool = False
     # OIDC Registration §2: signed UserInfo responses (application/jwt); always signed for a
     # client held to a profile (Swedish OIDC Profile §4.1), by default with the ID token's alg.
     userinfo_signed_response_alg: SigningAlg | None = None
@@ -259,6 +270,15 @@ class ClientSettings(_Strict):
     logo_uri: str | None = None
     client_uri: str | None = None
     contacts: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fapi2_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("fapi2") is True:
+            implied = {"require_pushed_authorization_requests": True}
+            implied["dpop_bound_access_tokens"] = True
+            return {**implied, **data}
+        return data
 
     @field_validator("client_secret", mode="before")
     @classmethod
@@ -402,6 +422,70 @@ def profile_problems(
                 "profile",
                 f"sweden-connect needs session.lifetime_seconds of at most "
                 f"{SWEDEN_CONNECT_SESSION_MAX_SECONDS} (SC-P §2.2.1), not {session_lifetime}",
+                (),
+            )
+        )
+    return out
+
+
+def fapi2_problems(
+    c: ClientSettings, *, key_algorithms: Sequence[str] | None = None
+) -> list[tuple[str, str, tuple[str, ...]]]:
+    """What in a `fapi2: true` entry contradicts the FAPI 2.0 Security Profile, as
+    `profile_problems` gives them. `key_algorithms` is keys.algorithms (None: not known)."""
+    if not c.fapi2:
+        return []
+    out: list[tuple[str, str, tuple[str, ...]]] = []
+    algs = " or ".join(FAPI2_SIGNING_ALGS)
+    # §5.3.2.1: "shall only support confidential clients"; "shall support [...] MTLS [...] or
+    # private_key_jwt" (client certificates are not supported here).
+    if c.token_endpoint_auth_method != "private_key_jwt":
+        out.append(
+            (
+                "token_endpoint_auth_method",
+                "fapi2 clients authenticate with private_key_jwt (FAPI 2.0 §5.3.2.1), not "
+                f"{c.token_endpoint_auth_method}",
+                ("fapi2",),
+            )
+        )
+    # §5.3.2.2: "shall require [...] pushed authorization requests".
+    if not c.require_pushed_authorization_requests:
+        out.append(
+            (
+                "require_pushed_authorization_requests",
+                "must be true for a fapi2 client (FAPI 2.0 §5.3.2.2)",
+                ("fapi2",),
+            )
+        )
+    # §5.3.2.1: "shall only issue sender-constrained access tokens".
+    if not c.dpop_bound_access_tokens:
+        out.append(
+            (
+                "dpop_bound_access_tokens",
+                "must be true for a fapi2 client: sender-constrained tokens only "
+                "(FAPI 2.0 §5.3.2.1)",
+                ("fapi2",),
+            )
+        )
+    if not c.require_pkce:
+        out.append(("require_pkce", "fapi2 requires PKCE with S256 (FAPI 2.0 §5.3.2.2)", ()))
+    if "authorization_code" not in c.grant_types:
+        out.append(
+            ("grant_types", "fapi2 is the authorization code flow (FAPI 2.0 §5.3.2.2)", ("fapi2",))
+        )
+    # §5.4.1: "shall use PS256, ES256 or EdDSA".
+    for key, value in (
+        ("id_token_signed_response_alg", c.id_token_signed_response_alg),
+        ("userinfo_signed_response_alg", c.userinfo_signed_response_alg),
+    ):
+        if value is not None and value not in FAPI2_SIGNING_ALGS:
+            out.append((key, f"{algs} for a fapi2 client (FAPI 2.0 §5.4.1), not {value}", ()))
+    if key_algorithms is not None and not set(FAPI2_SIGNING_ALGS) & set(key_algorithms):
+        out.append(
+            (
+                "fapi2",
+                f"the provider has no {algs} signing key (keys.algorithms lists "
+                f"{', '.join(key_algorithms) or 'none'}): add ES256 to keys.algorithms",
                 (),
             )
         )

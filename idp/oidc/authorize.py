@@ -26,7 +26,7 @@ from idp.authn import (
 )
 from idp.authn.approval import EVIDENCE_CLAIMS
 from idp.clock import Clock
-from idp.config import ClientSettings, Registry, Settings
+from idp.config import FAPI2_CODE_MAX_SECONDS, ClientSettings, Registry, Settings
 from idp.keys import SigningKeys
 from idp.oidc import checks
 from idp.oidc import claims as claims_mod
@@ -348,6 +348,10 @@ class AuthorizationEndpoint:
         code = new_id(32)
         grant_id = new_id(24)
         ttl = self.settings.tokens.authorization_code_ttl_seconds
+        if client.fapi2:
+            # FAPI 2.0 §5.3.2.1: "shall provide means to limit the lifetime of authorization
+            # codes to no more than 60 seconds".
+            ttl = min(ttl, FAPI2_CODE_MAX_SECONDS)
         sub = subject_for(self.subject_secret, client, session.subject)
 
         def store() -> None:

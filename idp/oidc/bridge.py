@@ -207,6 +207,8 @@ class OAuthBridge(AuthorizationServer):
             # §5.2: "the authorization server MUST reject token requests from this client that
             # do not contain the DPoP header".
             raise DPoPError("this client must send a DPoP proof")
+        if proof is not None and not proof.allowed_for(settings):
+            raise DPoPError("this client's DPoP proofs must be signed with PS256 or ES256")
         return proof
 
     def _dpop_error(self, error: DPoPError) -> AuthlibResult:

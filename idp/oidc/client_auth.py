@@ -30,7 +30,7 @@ from starlette.requests import Request
 
 from idp.authn import safejson
 from idp.clock import Clock
-from idp.config import ClientSettings
+from idp.config import FAPI2_SIGNING_ALGS, ClientSettings
 from idp.oidc.client_keys import strong_enough
 from idp.oidc.clients import Client
 from idp.oidc.errors import InvalidClient
@@ -57,6 +57,10 @@ _ASSERTION = "client_assertion"
 #: extract_assertion, called just before in the same context, records it).
 _assertion_kid: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "assertion_kid", default=None
+)
+#: The `alg` of the assertion being checked, for the client's own policy (FAPI 2.0 mode).
+_assertion_alg: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "assertion_alg", default=None
 )
 
 #: Where `PrivateKeyJWT.validate_jti` records the replay keys of an authentication run by
@@ -190,6 +194,8 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         headers, claims = super().extract_assertion(assertion)
         kid = headers.get("kid") if isinstance(headers, Mapping) else None
         _assertion_kid.set(kid if isinstance(kid, str) else None)
+        alg = headers.get("alg") if isinstance(headers, Mapping) else None
+        _assertion_alg.set(alg if isinstance(alg, str) else None)
         return headers, claims
 
     def process_assertion_claims(self, assertion: str, resolve_key: Any) -> Any:
@@ -215,9 +221,15 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         return KeySet.import_key_set({"keys": keys})
 
     def authenticate_client(self, client: Client) -> Client:
-        if client.settings.token_endpoint_auth_method == self.CLIENT_AUTH_METHOD:
-            return client
-        raise InvalidClientError(description="the client does not use private_key_jwt")
+        settings = client.settings
+        if settings.token_endpoint_auth_method != self.CLIENT_AUTH_METHOD:
+            raise InvalidClientError(description="the client does not use private_key_jwt")
+        if settings.fapi2 and _assertion_alg.get() not in FAPI2_SIGNING_ALGS:
+            # FAPI 2.0 §5.4.1: "shall use PS256, ES256 or EdDSA".
+            raise InvalidClientError(
+                description="this client's assertions must be signed with PS256 or ES256"
+            )
+        return client
 
 
 def _one_method(request: OAuth2Request) -> None:

@@ -36,6 +36,7 @@ from joserfc.jwk import JWKRegistry
 from joserfc.jws import JWSRegistry
 
 from idp.clock import Clock
+from idp.config import FAPI2_SIGNING_ALGS, ClientSettings
 from idp.oidc.client_auth import ASSERTION_SIGNING_ALGS
 from idp.oidc.client_keys import strong_enough
 from idp.store.ttl import TTLStore
@@ -93,6 +94,12 @@ class Proof:
 
     jkt: str
     jti: str
+    #: Its `alg`, for a client's own policy (FAPI 2.0 mode: `allowed_for`).
+    alg: str = ""
+
+    def allowed_for(self, client: ClientSettings) -> bool:
+        """FAPI 2.0 §5.4.1: a fapi2 client's proofs "shall use PS256, ES256 or EdDSA"."""
+        return not client.fapi2 or self.alg in FAPI2_SIGNING_ALGS
 
 
 def b64url(data: bytes) -> str:
@@ -219,13 +226,13 @@ class DPoPVerifier:
         # §4.3 step 1: "There is not more than one DPoP HTTP request header field."
         if len(values) != 1:
             raise DPoPError("send exactly one DPoP header")
-        claims, jwk = self._check_jwt(values[0])
+        claims, jwk, alg = self._check_jwt(values[0])
         self._check_claims(claims, method, path)
         self._check_nonce(claims, require_nonce)
         self._check_iat(claims)
         if access_token is not None:
             self._check_ath(claims, access_token)
-        proof = Proof(jkt=self.thumbprint(jwk), jti=claims["jti"])
+        proof = Proof(jkt=self.thumbprint(jwk), jti=claims["jti"], alg=alg)
         await self._check_replay(proof)
         return proof
 
@@ -234,7 +241,7 @@ class DPoPVerifier:
         """RFC 7638 JWK SHA-256 thumbprint (§6.1 `jkt`)."""
         return str(JWKRegistry.import_key(jwk).thumbprint())
 
-    def _check_jwt(self, value: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _check_jwt(self, value: str) -> tuple[dict[str, Any], dict[str, Any], str]:
         """§4.3 steps 2-8: one well-formed JWT, typ, alg, a public jwk, a valid signature."""
         if not value or len(value) > MAX_PROOF or value.count(".") != 2:
             raise DPoPError("the DPoP header is not a JWT")  # step 2
@@ -263,7 +270,7 @@ class DPoPVerifier:
             raise DPoPError("the proof's signature does not verify") from None
         if not isinstance(claims, dict):
             raise DPoPError("the proof's claims are not a JSON object")  # step 3
-        return claims, jwk
+        return claims, jwk, str(alg)
 
     def _check_claims(self, claims: dict[str, Any], method: str, path: str) -> None:
         """§4.3 step 3 (required claims), 8 (htm), 9 (htu)."""

@@ -144,6 +144,8 @@ class PushedAuthorizationEndpoint:
             request.headers, "POST", "/par", require_nonce=client.dpop_nonce_required
         )
         assert proof is not None
+        if not proof.allowed_for(client):
+            raise DPoPError("this client's DPoP proofs must be signed with PS256 or ES256")
         given = [v for k, v in raw if k == "dpop_jkt"]
         if any(v != proof.jkt for v in given):
             raise DPoPError("dpop_jkt is not the thumbprint of the DPoP proof's key")

@@ -26,7 +26,7 @@ from joserfc.errors import JoseError
 
 from idp.authn import safejson
 from idp.clock import Clock
-from idp.config import ENCRYPTION_ALGS, ClientSettings, Settings
+from idp.config import ENCRYPTION_ALGS, FAPI2_SIGNING_ALGS, ClientSettings, Settings
 from idp.keys import DecryptionError, SigningKeys, UnknownDecryptionKey
 from idp.oidc.client_keys import (
     AddressNotAllowed,
@@ -241,6 +241,9 @@ class RequestObjects:
         if alg == "none":
             raise _invalid(NOT_SIGNED)
         if not isinstance(alg, str) or alg not in REQUEST_OBJECT_SIGNING_ALGS:
+            raise _invalid(ALG_NOT_ALLOWED)
+        if client.fapi2 and alg not in FAPI2_SIGNING_ALGS:
+            # FAPI 2.0 §5.4.1: "shall use PS256, ES256 or EdDSA".
             raise _invalid(ALG_NOT_ALLOWED)
         # RFC 9101 §10.8: `typ` explicit typing; when present it must name a request object.
         if "typ" in header and not _is_type(header["typ"]):

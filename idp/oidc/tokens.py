@@ -144,6 +144,7 @@ class Rotation(enum.Enum):
     REUSED = "reused"  # used before: its grant is now revoked (RFC 9700 §4.14.2)
     REFUSED = "refused"  # live, but not for this client or this scope: left as it was
     WRONG_KEY = "wrong_key"  # bound to a DPoP key (RFC 9449 §5) the request did not prove
+    KEPT = "kept"  # live, and used again as it is (FAPI 2.0: no rotation)
 
 
 @dataclass(frozen=True)
@@ -249,6 +250,18 @@ _ISSUE_REFRESH_TOKEN = (
         ),
     )
     .returning(*_grant_of(bindparam("p_grant_id")))
+)
+# FAPI 2.0 clients: the token read as `_CLAIM_REFRESH_TOKEN` claims it, without marking it used.
+_KEEP_REFRESH_TOKEN = select(
+    REFRESH_TOKENS.c.grant_id,
+    REFRESH_TOKENS.c.scope.label("token_scope"),
+    *_grant_of(REFRESH_TOKENS.c.grant_id),
+).where(
+    REFRESH_TOKENS.c.token_hash == bindparam("p_hash"),
+    REFRESH_TOKENS.c.used_at.is_(None),
+    REFRESH_TOKENS.c.client_id == bindparam("p_client_id"),
+    REFRESH_TOKENS.c.expires_at > bindparam("p_now"),
+    or_(REFRESH_TOKENS.c.jkt.is_(None), REFRESH_TOKENS.c.jkt == bindparam("p_jkt")),
 )
 _SELECT_REFRESH_TOKEN = select(
     REFRESH_TOKENS.c.grant_id,
@@ -536,6 +549,34 @@ class TokenService:
         except _Rollback as rollback:
             answer: RefreshUse = rollback.answer
             return answer
+
+    def keep_refresh_token(
+        self,
+        token: str,
+        client_id: str,
+        new_scope: Callable[[str], str | None],
+        jkt: str | None = None,
+    ) -> RefreshUse:
+        """The refresh grant's database work for a FAPI 2.0 client, which "shall not use
+        refresh token rotation except in extraordinary circumstances" (FAPI 2.0 §5.3.2.1): the
+        token is checked as `rotate_refresh_token` checks it (and a used one still revokes its
+        grant), then KEPT: issued again as it is, its scope and DPoP binding unchanged."""
+        h = token_hash(token)
+        now = self.clock.now()
+        with self._transaction() as conn:
+            row = conn.execute(
+                _KEEP_REFRESH_TOKEN,
+                {"p_hash": h, "p_client_id": client_id, "p_now": now, "p_jkt": jkt},
+            ).first()
+            if row is None:
+                return self._not_rotated(conn, h, now, client_id)
+        grant_id, scope = row.grant_id, row.token_scope
+        if new_scope(scope) is None:
+            return RefreshUse(Rotation.REFUSED, grant_id, client_id, scope)
+        info = self._grant_info(grant_id, row, now)
+        if info is None:
+            return RefreshUse(Rotation.UNKNOWN)
+        return RefreshUse(Rotation.KEPT, grant_id, client_id, scope, Issued(info, token))
 
     def _not_rotated(self, conn: Connection, h: str, now: float, client_id: str) -> RefreshUse:
         """Why the UPDATE of `rotate_refresh_token` matched nothing (same transaction)."""

@@ -121,9 +121,11 @@ class CodeGrant(LoopGrant, grants.AuthorizationCodeGrant):
         client: Client = self.request.client
         refresh_scope = code.get_scope() if client.check_grant_type("refresh_token") else None
         # RFC 9449 §5: "Refresh tokens issued to [public] clients [...] MUST be bound to the
-        # DPoP public key"; a confidential client's are bound by its authentication.
+        # DPoP public key"; a confidential client's are bound by its authentication, and a
+        # FAPI 2.0 client's, never rotated, to the key as well.
         proof = current_proof()
-        jkt = proof.jkt if proof is not None and client.settings.is_public else None
+        bind = client.settings.is_public or client.settings.fapi2
+        jkt = proof.jkt if proof is not None and bind else None
         self._issued = await anyio.to_thread.run_sync(
             self.bridge.tokens.redeem_grant,
             code.value["grant_id"],

@@ -1,8 +1,9 @@
 """The refresh token grant (RFC 6749 §6), rotating the refresh token on every use.
 
 RFC 9700 §4.14.2: refresh tokens of public clients "MUST be sender-constrained or use
-refresh token rotation"; we rotate for every client. A rotated-away token that comes back is
-taken as stolen: the whole grant (every token of it) is revoked.
+refresh token rotation"; we rotate for every client but FAPI 2.0 ones (confidential, and
+their tokens DPoP-bound), whose token is issued again as it is. A rotated-away token that
+comes back is taken as stolen: the whole grant (every token of it) is revoked.
 
 On the event loop (a `LoopGrant`): once the client is authenticated, `load` makes the one
 database call of the request (`TokenService.rotate_refresh_token`, one transaction in a worker
@@ -65,8 +66,12 @@ class RefreshGrant(LoopGrant, grants.RefreshTokenGrant):
         if not isinstance(token, str) or len(token) > 200:
             return
         proof = current_proof()
+        # FAPI 2.0 §5.3.2.1: "shall not use refresh token rotation except in extraordinary
+        # circumstances"; every other client's token is rotated.
+        tokens = self.bridge.tokens
+        use = tokens.keep_refresh_token if client.settings.fapi2 else tokens.rotate_refresh_token
         self._use = await anyio.to_thread.run_sync(
-            self.bridge.tokens.rotate_refresh_token,
+            use,
             token,
             client.client_id,
             self._new_scope,
