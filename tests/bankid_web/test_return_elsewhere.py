@@ -113,6 +113,7 @@ async def test_the_other_browser_continues_the_login_and_the_starting_one_cannot
     assert "Du har identifierat dig med BankID" in page.text
     assert "startades i Chrome" in page.text  # the starting browser, by name
     assert "Test RP" in page.text
+    assert "Problem att logga in?" in page.text  # help, as on every BankID screen
     assert page.headers["cache-control"] == "no-store"
     assert "bankid.return_refused" not in page.text and "hör inte till" not in page.text
     cont = form(page.text, "/bankid/return/continue")
@@ -245,6 +246,7 @@ async def test_the_returned_page_is_in_english_too(app, clock):
     page = await other.http.get(return_url.removeprefix(ISSUER) + "&lang=en")
     assert "You have identified yourself with BankID" in page.text
     assert "Continue in this browser" in page.text and "started in Chrome" in page.text
+    assert "Trouble logging in?" in page.text
 
 
 # ------------------------------------------------------------------ the starting browser
