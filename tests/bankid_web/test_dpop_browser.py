@@ -12,7 +12,6 @@ in-process apps: tests/oidc/test_dpop_two_instances.py.)"""
 
 from __future__ import annotations
 
-import os
 import secrets
 import subprocess
 import time
@@ -35,14 +34,13 @@ from tests.bankid_web.live import (
 )
 from tests.bankid_web.support import DESKTOP_UA, query
 from tests.oidc.dpop_proof import Prover, ath
-from tests.services import require_service
+from tests.services import REDIS_URL, require_service
 
 DPOP_SCRIPT = ROOT / "tests" / "bankid_web" / "rp" / "dpop_login.mjs"
 CLIENT = "dpop-rp"
 PERSONAL_IDENTITY_NUMBER = "https://id.oidc.se/claim/personalIdentityNumber"
 SCOPE = "openid https://id.oidc.se/scope/naturalPersonNumber"
 BJORN = "197203152397"
-REDIS_URL = os.environ.get("IDP_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
 # ------------------------------------------------------------------------ the browser login

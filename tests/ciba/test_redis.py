@@ -1,41 +1,24 @@
 """Two instances sharing a real Redis: a given auth_req_id's tokens are handed out exactly
 once, the poll interval is enforced across them, and only one follows the BankID order."""
 
-import os
-import secrets
-
 import anyio
 import pytest
-import redis.asyncio as aioredis
 
 from idp.clock import FixedClock
 from idp.store.redis import RedisTTLStore
 from tests.asgi import app_client
 from tests.ciba.conftest import build_app
 from tests.ciba.harness import ANNA, ISSUER, CibaHarness, error_of
-from tests.services import require_service
+from tests.services import REDIS_URL
+from tests.services import redis_prefix as shared_prefix
 
 pytestmark = [pytest.mark.anyio, pytest.mark.redis]
-
-REDIS_URL = os.environ.get("IDP_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
 @pytest.fixture
 async def redis_prefix():
-    admin = aioredis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        await admin.ping()
-    except Exception as exc:
-        await admin.aclose()
-        require_service("Redis", type(exc).__name__, where=REDIS_URL)
-    prefix = f"idp-test-ciba:{secrets.token_hex(6)}:"
-    try:
+    async with shared_prefix("ciba") as prefix:
         yield prefix
-    finally:
-        keys = [k async for k in admin.scan_iter(match=prefix + "*")]
-        if keys:
-            await admin.delete(*keys)
-        await admin.aclose()
 
 
 @pytest.fixture

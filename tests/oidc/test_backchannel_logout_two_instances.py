@@ -3,12 +3,9 @@ session used through both, ended through one, reaches each client once, with a r
 fails its first attempt; and the store's due queue hands each delivery to one caller."""
 
 import contextlib
-import os
-import secrets
 
 import anyio
 import pytest
-import redis.asyncio as aioredis
 
 from idp.clock import FixedClock
 from idp.oidc import backchannel
@@ -22,35 +19,15 @@ from tests.oidc.test_backchannel_logout import (
     logout,
     provider,
 )
-from tests.services import require_service
+from tests.services import REDIS_URL
+from tests.services import redis_prefix as shared_prefix
 
 pytestmark = [pytest.mark.anyio, pytest.mark.redis]
-
-REDIS_URL = os.environ.get("IDP_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-
-
-@contextlib.asynccontextmanager
-async def fresh_prefix():
-    """A key prefix of the machine's Redis of its own, removed afterwards."""
-    admin = aioredis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        await admin.ping()
-    except Exception as exc:
-        await admin.aclose()
-        require_service("Redis", type(exc).__name__, where=REDIS_URL)
-    prefix = f"idp-test-bcl:{secrets.token_hex(6)}:"
-    try:
-        yield prefix
-    finally:
-        keys = [k async for k in admin.scan_iter(match=prefix + "*")]
-        if keys:
-            await admin.delete(*keys)
-        await admin.aclose()
 
 
 @pytest.fixture
 async def redis_prefix():
-    async with fresh_prefix() as prefix:
+    async with shared_prefix("bcl") as prefix:
         yield prefix
 
 
@@ -115,7 +92,7 @@ async def queue(request):
     if request.param == "memory":
         yield MemoryTTLStore(clock), clock
         return
-    async with fresh_prefix() as prefix:
+    async with shared_prefix("bcl") as prefix:
         store = RedisTTLStore.from_url(REDIS_URL, prefix=prefix)
         try:
             yield store, clock

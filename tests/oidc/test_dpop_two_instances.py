@@ -1,12 +1,8 @@
 """RFC 9449 §11.1 and §8 across instances: two providers sharing a real Redis (and a database)
 refuse a proof replayed on the other one, and accept each other's nonces."""
 
-import os
-import secrets
-
 import httpx
 import pytest
-import redis.asyncio as aioredis
 
 from idp.app import create_app
 from idp.clock import FixedClock
@@ -16,30 +12,18 @@ from tests.oidc.dpop_proof import Prover
 from tests.oidc.fake_authn import FakeAuthenticator
 from tests.oidc.harness import ISSUER
 from tests.oidc.test_dpop_flows import NONCE_SECRET, extra_clients
-from tests.services import require_service
+from tests.services import REDIS_URL
+from tests.services import redis_prefix as shared_prefix
 
 pytestmark = [pytest.mark.anyio, pytest.mark.redis]
 
-REDIS_URL = os.environ.get("IDP_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 CC = {"grant_type": "client_credentials", "scope": "openid"}
 
 
 @pytest.fixture
 async def redis_prefix():
-    admin = aioredis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        await admin.ping()
-    except Exception as exc:
-        await admin.aclose()
-        require_service("Redis", type(exc).__name__, where=REDIS_URL)
-    prefix = f"idp-test-dpop:{secrets.token_hex(6)}:"
-    try:
+    async with shared_prefix("dpop") as prefix:
         yield prefix
-    finally:
-        keys = [k async for k in admin.scan_iter(match=prefix + "*")]
-        if keys:
-            await admin.delete(*keys)
-        await admin.aclose()
 
 
 @pytest.fixture
