@@ -9,7 +9,6 @@ import base64
 import httpx
 import pytest
 
-import tests.bankid_web.live as live_module
 from tests.bankid_web.live import LiveProvider, launch_chromium, need_browser_tools
 from tests.bankid_web.support import ANDROID_UA
 
@@ -70,30 +69,24 @@ def test_the_simulator_page_is_usable_at_360_px(tmp_path, lang):
         assert not split, f"personal numbers split over lines: {split}"
 
 
-def test_a_branded_login_page_fits_360_px_in_its_colour(tmp_path, monkeypatch):
+def test_a_branded_login_page_fits_360_px_in_its_colour(tmp_path):
     need_browser_tools()
     logo = tmp_path / "logo.svg"
     logo.write_text(
         '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 120 32" width="120" height="32">'
         f'<rect width="120" height="32" rx="4" fill="{ACCENT}"/></svg>'
     )
-    original = live_module.parse_settings
-
-    def branded(raw, **kw):
-        raw = {
-            **raw,
-            "branding": {
-                "organisation_name": "Exempelbanken Ömsesidiga Försäkringsaktiebolag",
-                "logo": str(logo),
-                "accent_colour": ACCENT,
-                "support_url": "https://bank.example/support",
-                "privacy_url": "https://bank.example/privacy",
-            },
-        }
-        return original(raw, **kw)
-
-    monkeypatch.setattr(live_module, "parse_settings", branded)
-    with LiveProvider(tmp_path) as live, launch_chromium() as chromium:
+    branding = {
+        "organisation_name": "Exempelbanken Ömsesidiga Försäkringsaktiebolag",
+        "logo": str(logo),
+        "accent_colour": ACCENT,
+        "support_url": "https://bank.example/support",
+        "privacy_url": "https://bank.example/privacy",
+    }
+    with (
+        LiveProvider(tmp_path, extra_settings={"branding": branding}) as live,
+        launch_chromium() as chromium,
+    ):
         page = chromium.new_context(**PHONE, locale="sv-SE").new_page()
         page.route("https://app.bankid.com/**", lambda route: route.abort())
         page.goto(f"{live.url}/demo")
