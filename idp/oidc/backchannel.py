@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import ipaddress
 import logging
 import secrets
 from collections.abc import AsyncIterator, Callable
@@ -37,7 +36,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from idp.clock import Clock, SystemClock
 from idp.config import ClientSettings, Registry, Settings, is_loopback_url
 from idp.keys import SigningKeys
-from idp.oidc.client_keys import Resolver, is_public_address, system_resolver
+from idp.oidc.client_keys import NotPublic, Resolver, outbound_address, pinned, system_resolver
 from idp.oidc.sessions import SSOSession
 from idp.store import DatabaseUnavailable, DueQueue, Grant, Seal, StoreUnavailable, run_db
 
@@ -272,25 +271,19 @@ class BackchannelLogout:
             return Outcome.FAILED
 
     async def _address(self, host: str, port: int) -> str | None:
-        """The address to connect to; None when one the name resolves to is not public and
-        private addresses are not allowed."""
+        """The address to connect to (`outbound_address`); None when one the name resolves to
+        is not public and private addresses are not allowed."""
         try:
-            addresses = [str(ipaddress.ip_address(host.strip("[]")))]
-        except ValueError:
-            addresses = await self.resolve(host, port)
-        if not addresses:
-            raise OSError("no address")
-        if not self.allow_private and not all(is_public_address(a) for a in addresses):
+            return await outbound_address(
+                host, port, self.resolve, allow_private=self.allow_private
+            )
+        except NotPublic:
             return None
-        return addresses[0].split("%", 1)[0]
 
     async def _send(self, url: httpx.URL, address: str, token: str) -> Outcome:
-        target = url.copy_with(host=address)
-        extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
-        headers = {
-            "Host": url.netloc.decode("ascii"),
-            "Content-Type": "application/x-www-form-urlencoded",
-        }
+        target, headers, extensions = pinned(
+            url, address, {"Content-Type": "application/x-www-form-urlencoded"}
+        )
         async with httpx.AsyncClient(
             transport=self.transport,
             timeout=self.timeout,

@@ -133,6 +133,34 @@ async def system_resolver(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
+class NotPublic(Exception):
+    """A name resolved to an address that is not public (`outbound_address`)."""
+
+
+async def outbound_address(host: str, port: int, resolve: Resolver, *, allow_private: bool) -> str:
+    """The address to connect to for a request to a client's URL (jwks_uri, back-channel
+    logout): every address the name resolves to must be public unless `allow_private`; the
+    first is used, so that the check and the connection see the same one. OSError when the
+    name resolves to nothing; NotPublic."""
+    try:
+        addresses = [str(ipaddress.ip_address(host.strip("[]")))]  # already an address
+    except ValueError:
+        addresses = await resolve(host, port)
+    if not addresses:
+        raise OSError("no address")
+    if not allow_private and not all(is_public_address(a) for a in addresses):
+        raise NotPublic()
+    return addresses[0].split("%", 1)[0]
+
+
+def pinned(url: httpx.URL, address: str, headers: dict[str, str]) -> tuple[httpx.URL, dict, dict]:
+    """The request to `url` sent to `address` (`outbound_address`), keeping the name for Host
+    and TLS (SNI and the certificate check): the target URL, the headers and httpx's
+    extensions."""
+    extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
+    return url.copy_with(host=address), {"Host": url.netloc.decode("ascii"), **headers}, extensions
+
+
 def select_keys(
     jwks: list[dict[str, Any]], *, alg: str, kid: str | None = None
 ) -> list[VerificationKey]:
@@ -331,20 +359,15 @@ class ClientKeys:
             return keys
 
     async def _address(self, host: str, port: int) -> str:
-        """The address to connect to: every address the name resolves to must be public
-        (unless allowed); the first is used."""
+        """The address to connect to (`outbound_address`)."""
         try:
-            addresses = [str(ipaddress.ip_address(host))]  # already an address
-        except ValueError:
-            try:
-                addresses = await self._resolve(host, port)
-            except OSError:
-                raise JwksUnavailable() from None
-        if not addresses:
-            raise JwksUnavailable()
-        if not self._allow_private and not all(is_public_address(a) for a in addresses):
-            raise AddressNotAllowed()
-        return addresses[0].split("%", 1)[0]
+            return await outbound_address(
+                host, port, self._resolve, allow_private=self._allow_private
+            )
+        except OSError:
+            raise JwksUnavailable() from None
+        except NotPublic:
+            raise AddressNotAllowed() from None
 
     async def _fetch(self, uri: str) -> list[dict[str, Any]]:
         url = httpx.URL(uri)
@@ -368,9 +391,7 @@ class ClientKeys:
     async def _get(self, url: httpx.URL, address: str) -> bytes:
         """GET the URL from `address`, keeping the name for Host and TLS (SNI and certificate
         check); at most `max_bytes`, no redirects, no proxies from the environment."""
-        target = url.copy_with(host=address)
-        extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
-        headers = {"Host": url.netloc.decode("ascii"), "Accept": "application/json"}
+        target, headers, extensions = pinned(url, address, {"Accept": "application/json"})
         async with httpx.AsyncClient(
             transport=self._transport,
             timeout=self._timeout,
