@@ -10,7 +10,8 @@ import re
 
 import pytest
 
-from idp.bankid.authenticator import FRAMES_AHEAD, QR_LIFETIME, QR_RENEWALS
+from idp.bankid.authenticator import FRAMES_AHEAD, QR_LIFETIME, QR_RENEWALS, engaged
+from idp.bankid.orders import Snapshot
 from idp.bankid.qr import parse_qr_payload, qr_payload
 from idp.bankid.rfa import RFA, message
 from tests.bankid_web.support import (
@@ -304,3 +305,12 @@ async def test_the_same_device_page_works_without_script(app, clock):
     # The reload (the refresh, or the Continue link) moves on without script.
     r = await b.http.get(f"/bankid/wait?txn={b.txn}")
     assert r.status_code == 303 and r.headers["location"].startswith("/bankid/done")
+
+
+def test_an_order_never_collected_is_not_taken_for_one_the_app_has():
+    """A switch may cancel an order no collect has told us about yet (no hint: nothing says
+    the app has it); once a hint says the app has it, or the order completed, it may not."""
+    assert not engaged(Snapshot("o", {}, None))
+    assert not engaged(Snapshot("o", {"hint": "outstandingTransaction"}, None))
+    assert engaged(Snapshot("o", {"hint": "userSign"}, None))
+    assert engaged(Snapshot("o", {}, {"status": "complete", "hint": None}))
