@@ -233,6 +233,7 @@ def create_app(
     ciba = backchannel_login(settings, rt, provider, backchannel, bankid_client, sim)
     ciba.service.observers.append(metrics.ciba_request)
     ciba.endpoint.limiter = limiter
+    ciba.audit_endpoint.limiter = limiter
     rt.discovery.contribute(ciba.metadata)
     logout_delivery = backchannel_logout(
         settings, rt, provider, transport=logout_transport, resolver=logout_resolver

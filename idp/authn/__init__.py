@@ -106,7 +106,17 @@ class Failure:
 
 @dataclass(frozen=True)
 class Pending:
-    """Still going (used by backchannel polling)."""
+    """Still going (used by backchannel polling).
+
+    `progress` says how far the person has come, in words a client may see: ``call_confirmed``
+    once they confirmed in their app that they are on a call with the client (BankID phone
+    orders), None before that or when the authenticator cannot tell.
+    """
+
+    progress: str | None = None
+
+
+CALL_CONFIRMED = "call_confirmed"
 
 
 Result = Authentication | Failure

@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable
 import anyio
 
 from idp.authn import (
+    CALL_CONFIRMED,
     Authentication,
     BackchannelRequest,
     Failure,
@@ -65,6 +66,9 @@ HINT_PREFIX = "sub:ssn:"  # Criipto's login_hint form for Swedish personal numbe
 KIND = "bankid_phone"
 COLLECT_INTERVAL = 2.0  # reference 6: collect about every 2 s
 PATH = "phone"  # the login path, for observers
+#: Pending hints after the person confirmed the call in the app (reference 1.4 and 2: the app
+#: asks userCallConfirm first, then for the security code or the ID document).
+_PAST_THE_CALL = frozenset({HintCode.USER_SIGN, HintCode.USER_MRTD, HintCode.PROCESSING})
 
 
 def _level(exc: BankIDError) -> int:
@@ -204,7 +208,7 @@ class PhoneAuthenticator:
         if result.status is Status.PENDING:
             record["errors"] = 0
             await self.store.update(KIND, request_id, record)
-            return Pending()
+            return Pending(CALL_CONFIRMED if result.hint_code in _PAST_THE_CALL else None)
         await self.store.delete(KIND, request_id)  # final: never collect it again (ref. 2.3)
         if result.status is Status.COMPLETE and result.completion_data is not None:
             cd = result.completion_data

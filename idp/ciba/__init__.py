@@ -22,6 +22,8 @@ from starlette.routing import BaseRoute, Route
 
 from idp.authn import BackchannelAuthenticator
 from idp.ciba.audit import AuditEntry, CibaAuditLog
+from idp.ciba.audit_endpoint import PATH as AUDIT_PATH
+from idp.ciba.audit_endpoint import AuditEndpoint
 from idp.ciba.endpoint import PATH, BackchannelEndpoint, check_binding_message
 from idp.ciba.grant import CIBA
 from idp.ciba.links import SubjectLinks
@@ -41,11 +43,15 @@ class Ciba:
     settings: Settings
     service: CibaService
     endpoint: BackchannelEndpoint
+    audit_endpoint: AuditEndpoint
     #: Called when the app stops (e.g. closing a BankID client built for CIBA alone).
     closing: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def routes(self) -> list[BaseRoute]:
-        return [Route(PATH, self.endpoint.endpoint, methods=["POST"])]
+        return [
+            Route(PATH, self.endpoint.endpoint, methods=["POST"]),
+            Route(AUDIT_PATH, self.audit_endpoint.endpoint, methods=["POST"]),
+        ]
 
     def metadata(self) -> dict[str, Any]:
         """CIBA Core §4: what discovery says about backchannel authentication; and the acr
@@ -54,6 +60,8 @@ class Ciba:
         return {
             "acr_values_supported": list(self.service.authenticator.acr_values),
             "backchannel_authentication_endpoint": self.settings.issuer + PATH,
+            # An extension (idp.ciba.audit_endpoint): the client's own audit trail.
+            "backchannel_authentication_audit_endpoint": self.settings.issuer + AUDIT_PATH,
             "backchannel_token_delivery_modes_supported": DELIVERY_MODES,
             "backchannel_user_code_parameter_supported": False,
         }
@@ -109,7 +117,7 @@ def install_ciba(
         links=links,
         clock=clock,
     )
-    return Ciba(settings, service, endpoint)
+    return Ciba(settings, service, endpoint, AuditEndpoint(bridge, audit))
 
 
 __all__ = [

@@ -44,6 +44,7 @@ class AuditEntry:
     tokens_issued_at: float | None
     approval_type: str | None = None
     approval_digest: str | None = None
+    requested_by: str | None = None
 
 
 class CibaAuditLog:
@@ -59,6 +60,7 @@ class CibaAuditLog:
         subject: str | None,
         delivery_mode: str | None,
         approval: Approval | None = None,
+        requested_by: str | None = None,
     ) -> None:
         with self.sessions.begin() as s:
             s.add(
@@ -71,10 +73,18 @@ class CibaAuditLog:
                     delivery_mode=delivery_mode,
                     approval_type=None if approval is None else approval.type,
                     approval_digest=None if approval is None else approval.digest,
+                    requested_by=requested_by,
                 )
             )
 
-    def rejected(self, *, client_id: str, error: str, subject: str | None = None) -> None:
+    def rejected(
+        self,
+        *,
+        client_id: str,
+        error: str,
+        subject: str | None = None,
+        requested_by: str | None = None,
+    ) -> None:
         now = self.clock.now()
         with self.sessions.begin() as s:
             s.add(
@@ -86,6 +96,7 @@ class CibaAuditLog:
                     detail=error,
                     subject=subject,
                     finished_at=now,
+                    requested_by=requested_by,
                 )
             )
 
@@ -107,11 +118,15 @@ class CibaAuditLog:
                 .values(tokens_issued_at=self.clock.now())
             )
 
-    def entries(self, client_id: str | None = None, limit: int = 100) -> list[AuditEntry]:
-        """The newest entries first (for operators and tests)."""
+    def entries(
+        self, client_id: str | None = None, limit: int = 100, requested_by: str | None = None
+    ) -> list[AuditEntry]:
+        """The newest entries first (for the client's audit endpoint, operators and tests)."""
         query = select(CibaAudit).order_by(CibaAudit.requested_at.desc()).limit(limit)
         if client_id is not None:
             query = query.where(CibaAudit.client_id == client_id)
+        if requested_by is not None:
+            query = query.where(CibaAudit.requested_by == requested_by)
         with self.sessions() as s:
             return [
                 AuditEntry(
@@ -127,6 +142,7 @@ class CibaAuditLog:
                     tokens_issued_at=r.tokens_issued_at,
                     approval_type=r.approval_type,
                     approval_digest=r.approval_digest,
+                    requested_by=r.requested_by,
                 )
                 for r in s.scalars(query)
             ]

@@ -65,6 +65,10 @@ NOTIFICATION_TOKEN_MAX = 1024
 # Punctuation a BankID app shows as plain text; letters and digits of any script are allowed.
 _BINDING_PUNCTUATION = frozenset(" .,:;!?-_+/#()'&@%*=\"")
 CALL_INITIATORS = ("RP", "user")
+#: ``requested_by`` (an extension): who at the client asks, as the client names them (a staff
+#: member's pseudonymous `sub`, an employee number); kept in the audit trail, shown to no one
+#: else. Printable, URL-safe characters only, so it cannot smuggle markup or a log line.
+_REQUESTED_BY = re.compile(r"^[A-Za-z0-9._~:@+/=-]{1,200}\Z")
 AUTHORIZATION_DETAILS = "authorization_details"
 NO_PHONE_PAYMENT = (
     "se.bankid.payment cannot be approved in backchannel authentication: BankID offers no "
@@ -156,7 +160,7 @@ class BackchannelEndpoint:
                 return too_many_json(limited)
             req = await self.service.begin(settings, accepted)
         except BackchannelError as exc:
-            await self._audit_refusal(settings, exc, identity)
+            await self._audit_refusal(settings, form, exc, identity)
             return self._error(exc)
         except (StoreUnavailable, DatabaseUnavailable):
             return self._error(TemporarilyUnavailable("please try again shortly"))
@@ -179,6 +183,7 @@ class BackchannelEndpoint:
             self.check_requested_expiry,
             self.check_notification_token,
             self.check_call_initiator,
+            self.check_requested_by,
         ]
         for check in checks:
             check(client, form)
@@ -201,6 +206,7 @@ class BackchannelEndpoint:
             call_initiator=form.get("call_initiator") or client.ciba_call_initiator,
             authorization_details=details,
             approval=approval,
+            requested_by=form.get("requested_by"),
         )
 
     # ------------------------------------------------------------------ checks (§7.1, §7.2)
@@ -257,6 +263,13 @@ class BackchannelEndpoint:
             raise InvalidRequest("call_initiator must be 'RP' or 'user'")
         if wanted != client.ciba_call_initiator and not client.ciba_allow_call_initiator_override:
             raise InvalidRequest("this client may not choose the call_initiator")
+
+    def check_requested_by(self, client: ClientSettings, form: dict[str, str]) -> None:
+        wanted = form.get("requested_by")
+        if wanted is not None and not _REQUESTED_BY.match(wanted):
+            raise InvalidRequest(
+                "requested_by must be 1 to 200 characters of A-Z a-z 0-9 and . _ ~ : @ + / = -"
+            )
 
     def check_authorization_details(
         self, client: ClientSettings, form: dict[str, str]
@@ -337,11 +350,18 @@ class BackchannelEndpoint:
     # ------------------------------------------------------------------ responses
 
     async def _audit_refusal(
-        self, client: ClientSettings, exc: BackchannelError, identity: str | None
+        self,
+        client: ClientSettings,
+        form: dict[str, str],
+        exc: BackchannelError,
+        identity: str | None,
     ) -> None:
         if exc.error in ("access_denied", "temporarily_unavailable", "server_error"):
             return  # a start failure: begin() already wrote the audit row
         subject = self.service.sub_for(client, identity) if identity else None
+        requested_by = form.get("requested_by")
+        if requested_by is not None and not _REQUESTED_BY.match(requested_by):
+            requested_by = None
         log.info("ciba request from client %s refused: %s", client.client_id, exc.error)
         self.service.observe(
             "unauthorized" if exc.error == "unauthorized_client" else "invalid_request"
@@ -349,7 +369,10 @@ class BackchannelEndpoint:
         try:
             await run_db(
                 lambda: self.service.audit.rejected(
-                    client_id=client.client_id, error=exc.error, subject=subject
+                    client_id=client.client_id,
+                    error=exc.error,
+                    subject=subject,
+                    requested_by=requested_by,
                 )
             )
         except DatabaseUnavailable:

@@ -87,9 +87,41 @@ class Accepted:
     #: RFC 9396: the parsed details, and the approval they ask for (idp.authn.approval).
     authorization_details: tuple[dict[str, Any], ...] = ()
     approval: Approval | None = None
+    #: Who at the client asked (`requested_by`), as the client names them: for the audit.
+    requested_by: str | None = None
 
     def __repr__(self) -> str:
         return f"Accepted(scope={self.scope!r}, expires_in={self.expires_in})"
+
+
+class StillPending(AuthorizationPendingError):
+    """authorization_pending (CIBA Core §11), with the request's `progress` as an extension
+    member once there is one (RFC 6749 §5.2 errors may carry more members; clients ignore what
+    they do not know): ``{"error": "authorization_pending", ..., "progress": "call_confirmed"}``.
+    """
+
+    def __init__(self, progress: str | None) -> None:
+        super().__init__("the user has not yet authenticated")
+        self.progress = progress
+
+    def get_body(self) -> list[tuple[str, Any]]:
+        body = super().get_body()
+        return body if self.progress is None else [*body, ("progress", self.progress)]
+
+
+class Denied(AccessDeniedError):
+    """access_denied (CIBA Core §11) with the reason as an extension member (``reason``:
+    cancelled, declined, rejected, start_failed, ...; `DENIED_DESCRIPTIONS` lists them), so
+    that a client can tell "the person declined the call" from "the person cancelled" without
+    parsing the description."""
+
+    def __init__(self, reason: str | None) -> None:
+        super().__init__(DENIED_DESCRIPTIONS.get(reason or "", "the authentication failed"))
+        self.reason = reason if reason in DENIED_DESCRIPTIONS else None
+
+    def get_body(self) -> list[tuple[str, Any]]:
+        body = super().get_body()
+        return body if self.reason is None else [*body, ("reason", self.reason)]
 
 
 def approval_binding(issuer: str, client_id: str, audit_id: str) -> str:
@@ -205,6 +237,7 @@ class CibaService:
                     subject=req.sub,
                     delivery_mode=req.delivery_mode,
                     approval=accepted.approval,
+                    requested_by=accepted.requested_by,
                 )
             )
         except Exception:
@@ -307,6 +340,9 @@ class CibaService:
                     log.error("ciba poll raised %s; will try again", type(exc).__name__)
                     continue
                 if isinstance(result, Pending):
+                    if result.progress is not None and result.progress != req.progress:
+                        progressed = dataclasses.replace(req, progress=result.progress)
+                        await self.store.update(REQUEST, request_id, progressed.to_json())
                     continue
                 await self._conclude(req, result)
                 return
@@ -419,13 +455,11 @@ class CibaService:
             if req.expired(now):
                 raise ExpiredTokenError("the auth_req_id has expired; start a new request")
             await self._check_interval(req)
-            raise AuthorizationPendingError("the user has not yet authenticated")
+            raise StillPending(req.progress)
         if req.status is Status.EXPIRED or req.expired(now):
             raise ExpiredTokenError("the auth_req_id has expired; start a new request")
         if req.status is Status.DENIED:
-            raise AccessDeniedError(
-                DENIED_DESCRIPTIONS.get(req.reason or "", "the authentication failed")
-            )
+            raise Denied(req.reason)
         consumed = await self.store.consume(REQUEST, auth_req_id)
         if consumed is None or not consumed.first:
             raise InvalidGrantError("the auth_req_id is unknown, expired long ago or used")

@@ -61,6 +61,9 @@ class CibaRequest:
     #: RFC 9396: what the person is asked to approve (the parsed details), granted with the
     #: tokens once they approved it. Holds the client's text: not in repr.
     authorization_details: tuple[dict[str, Any], ...] = field(default=(), repr=False)
+    #: How far the person has come while pending (`idp.authn.Pending.progress`), told to the
+    #: client with authorization_pending.
+    progress: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)

@@ -98,6 +98,9 @@ class CibaAudit(Base):
     #: type and `Approval.digest` (SHA-256 of the detail), never its text.
     approval_type: Mapped[str | None] = mapped_column(String(64), nullable=True)
     approval_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: Who at the client asked (the request's ``requested_by``, e.g. a customer-service staff
+    #: member's pseudonymous `sub` at the console), as the client names them.
+    requested_by: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)
 
 
 class SubjectLink(Base):
