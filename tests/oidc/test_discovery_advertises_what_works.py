@@ -657,6 +657,10 @@ PROVES: dict[object, tuple[str, ...]] = {
     "tests/oidc/test_conformance_basic.py::test_oidcc_rp_initiated_logout": (
         "end_session_endpoint",
     ),
+    "tests/ciba/test_console_interfaces.py::"
+    "test_requested_by_is_in_the_clients_own_audit_trail": (
+        "backchannel_authentication_audit_endpoint",
+    ),
     test_every_scope_is_accepted_and_granted: ("scopes_supported",),
     test_every_claim_can_be_obtained: (
         "claims_supported",
