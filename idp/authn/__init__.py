@@ -211,6 +211,7 @@ class BackchannelAuthenticator(Protocol):
 
 
 __all__ = [
+    "CALL_CONFIRMED",
     "Authentication",
     "BackchannelAuthenticator",
     "BackchannelRequest",
