@@ -261,6 +261,10 @@ class ClientSettings(_Strict):
     # OIDC Registration §2: signed UserInfo responses (application/jwt); always signed for a
     # client held to a profile (Swedish OIDC Profile §4.1), by default with the ID token's alg.
     userinfo_signed_response_alg: SigningAlg | None = None
+    # RFC 9701 §6: signed introspection responses (application/token-introspection+jwt) for
+    # this client when it asks for one with its Accept header; None: JSON only (a request
+    # that accepts nothing else is answered 406, idp.oidc.introspection).
+    introspection_signed_response_alg: SigningAlg | None = None
     # This client's ID token lifetime (default tokens.id_token_ttl_seconds); at most
     # PROFILE_ID_TOKEN_MAX_SECONDS under a profile (Swedish OIDC Profile §3.2.1.2).
     id_token_lifetime_seconds: int | None = Field(default=None, gt=0, le=24 * 3600)
@@ -477,6 +481,7 @@ def fapi2_problems(
     for key, value in (
         ("id_token_signed_response_alg", c.id_token_signed_response_alg),
         ("userinfo_signed_response_alg", c.userinfo_signed_response_alg),
+        ("introspection_signed_response_alg", c.introspection_signed_response_alg),
     ):
         if value is not None and value not in FAPI2_SIGNING_ALGS:
             out.append((key, f"{algs} for a fapi2 client (FAPI 2.0 §5.4.1), not {value}", ()))

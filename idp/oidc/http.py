@@ -11,6 +11,7 @@ import functools
 import json
 import os
 import re
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -169,10 +170,21 @@ def _secure_origin(scheme: str, host: bytes | None, server: tuple[str, int] | No
     return is_secure_transport(str(url))
 
 
+@dataclass(frozen=True)
+class SignedBody:
+    """A JWT answered in place of the JSON object, as its media type names it (a signed
+    introspection response, RFC 9701 §5)."""
+
+    jwt: str
+    media_type: str
+
+
 def oauth_json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
-    """A JSON response for the back channel, never cached (RFC 6749 §5.1)."""
+    """A JSON response for the back channel (or a `SignedBody`), never cached (RFC 6749 §5.1)."""
     merged = {k: v for k, v in (headers or {}).items() if k.lower() not in ("content-type",)}
     merged.update(NO_STORE)
+    if isinstance(body, SignedBody):
+        return Response(body.jwt, status_code=status, headers=merged, media_type=body.media_type)
     if isinstance(body, (str, bytes)):
         body = json.loads(body)
     return JSONResponse(body, status_code=status, headers=merged)
@@ -184,6 +196,7 @@ __all__ = [
     "NO_STORE",
     "BadRequest",
     "PreparedRequest",
+    "SignedBody",
     "oauth_json",
     "quoted_name",
     "read_form",

@@ -9,6 +9,15 @@ authenticated as there (idp.oidc.client_auth), a JWT is verified here (a signatu
 its `jti` looked up in the TTL store; the database is reached in one worker-thread call, one
 prebuilt statement (idp.oidc.tokens): the access token's grant is active, or the refresh
 token is live with its grant's subject.
+
+A signed answer (RFC 9701): a resource server asks for one with `Accept:
+application/token-introspection+jwt` (§4), and gets the ordinary answer as the
+`token_introspection` claim of a JWT typed `token-introspection+jwt`, with `iss`, `aud` (the
+resource server) and `iat` (§5), signed by idp.keys with its entry's
+`introspection_signed_response_alg` (§6). Signing is opt-in per entry: a client without that
+setting whose Accept header admits JSON gets JSON; one that accepts only the JWT is answered
+406 Not Acceptable, as RFC 9110 §15.5.7 allows, rather than with an unsigned answer it did not
+ask for or a signature with an algorithm nobody agreed on. Errors stay JSON (RFC 7662 §2.3).
 """
 
 from __future__ import annotations
@@ -19,9 +28,10 @@ from typing import TYPE_CHECKING, Any
 import anyio.to_thread
 from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Error
 
+from idp.config import ClientSettings
 from idp.oidc.client_auth import CONFIDENTIAL_METHODS
 from idp.oidc.clients import Client
-from idp.oidc.http import PreparedRequest
+from idp.oidc.http import PreparedRequest, SignedBody
 
 if TYPE_CHECKING:
     from idp.oidc.bridge import AuthlibResult, OAuthBridge
@@ -116,21 +126,104 @@ def introspection_payload(token: IntrospectedToken) -> dict[str, Any]:
     return out
 
 
+#: RFC 9701 §4 and §5: the media type asked for and answered, and the JWT's `typ`.
+JWT_MEDIA_TYPE = "application/token-introspection+jwt"
+JWT_TYP = "token-introspection+jwt"
+_JSON_RANGES = ("application/json", "application/*", "*/*")
+
+
+def _accepted(accept: str) -> dict[str, float]:
+    """The media ranges of an Accept header (RFC 9110 §12.5.1) with their weights."""
+    ranges: dict[str, float] = {}
+    for item in accept.split(",")[:32]:
+        media, *params = (part.strip() for part in item.split(";"))
+        weight = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+                if not 0.0 <= weight <= 1.0:  # also NaN
+                    weight = 0.0
+        if media:
+            ranges[media.lower()] = max(weight, ranges.get(media.lower(), 0.0))
+    return ranges
+
+
+def answer_format(accept: str | None, client: ClientSettings) -> str:
+    """The answer's form: "jwt", "json", or "none" (406). RFC 9701 §4: the resource server
+    asks for a JWT by listing application/token-introspection+jwt in its Accept header; §6: the
+    entry's `introspection_signed_response_alg` says it may have one, and how it is signed."""
+    ranges = _accepted(accept or "")
+    jwt_weight = ranges.get(JWT_MEDIA_TYPE, 0.0)
+    json_weight = max(ranges.get(r, 0.0) for r in _JSON_RANGES)
+    if jwt_weight <= 0 or json_weight > jwt_weight:
+        return "json"  # the JWT not asked for, or JSON preferred
+    if client.introspection_signed_response_alg is not None:
+        return "jwt"
+    return "json" if json_weight > 0 else "none"
+
+
+def signed_answer(
+    bridge: OAuthBridge, client: ClientSettings, alg: str, answer: dict[str, Any]
+) -> str:
+    """RFC 9701 §5: the claims `iss`, `aud` (the resource server), `iat` and
+    `token_introspection` (the RFC 7662 answer), typ `token-introspection+jwt`; nothing else
+    at the top (no `sub`, no `exp`), so it cannot pass for an access token or an ID token.
+    Signed by the provider's keys (idp.keys), as ID tokens and UserInfo answers are."""
+    claims = {
+        "iss": bridge.settings.issuer,
+        "aud": client.client_id,
+        "iat": int(bridge.clock.now()),
+        "token_introspection": answer,
+    }
+    return bridge.tokens.keys.sign(claims, alg, typ=JWT_TYP)
+
+
+def _not_acceptable() -> AuthlibResult:
+    return (
+        406,
+        {
+            "error": "invalid_request",
+            "error_description": "this client is not registered for signed introspection "
+            "responses (introspection_signed_response_alg); accept application/json",
+        },
+        {},
+    )
+
+
 async def introspect(bridge: OAuthBridge, request: PreparedRequest) -> AuthlibResult:
     """RFC 7662 §2.2: the token's metadata, or {"active": false} when it is not live or not
-    this client's (only the client a token was issued to may introspect it: no scanning)."""
+    this client's (only the client a token was issued to may introspect it: no scanning);
+    as a signed JWT when the client asks for one and may have it (RFC 9701, above)."""
     try:
         client = await authenticated_token_request(bridge, request, "introspection")
+        form = answer_format(request.headers.get("accept"), client.settings)
+        if form == "none":
+            return _not_acceptable()
         token = await lookup_token(bridge, request.form["token"])
     except OAuth2Error as error:
         return bridge.handle_error_response(request, error)
-    if token is None or not token.check_client(client):
-        return 200, {"active": False}, {}
-    return 200, introspection_payload(token), {}
+    answer = (
+        introspection_payload(token)
+        if token is not None and token.check_client(client)
+        else {"active": False}
+    )
+    alg = client.settings.introspection_signed_response_alg
+    if form == "jwt" and alg is not None:
+        # §5: the answer for an inactive token ({"active": false}) is signed as well.
+        signed = signed_answer(bridge, client.settings, alg, answer)
+        return 200, SignedBody(signed, JWT_MEDIA_TYPE), {}
+    return 200, answer, {}
 
 
 __all__ = [
+    "JWT_MEDIA_TYPE",
+    "JWT_TYP",
     "IntrospectedToken",
+    "answer_format",
     "authenticated_token_request",
     "check_token_param",
     "introspect",

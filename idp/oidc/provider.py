@@ -264,6 +264,8 @@ class OpenIDProvider:
             "claim_types_supported": ["normal"],
             "acr_values_supported": self.tokens.acr.supported(),
             "userinfo_signing_alg_values_supported": list(self.settings.keys.algorithms),
+            # RFC 9701 §7: signed introspection answers, with the algorithms we sign with.
+            "introspection_signing_alg_values_supported": list(self.settings.keys.algorithms),
             "claims_supported": claims_mod.supported_claims(self.registry.current),
             **user_message_metadata(),
             **approval_metadata(),

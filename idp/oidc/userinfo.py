@@ -12,7 +12,12 @@ always for a client held to the Swedish profile ("UserInfo [...] responses signe
 
 DPoP (RFC 9449 §7): a DPoP-bound access token (`cnf.jkt`) comes as `Authorization: DPoP
 <token>` with a proof of its key, `ath` included; the same token as `Bearer` is refused (§7.2),
-as is a proof by another key. Those errors challenge with the DPoP scheme (§7.1).
+as is a proof by another key. Those errors challenge with the DPoP scheme (§7.1). The endpoint
+is a resource server that asks for server nonces (§9) of the clients whose entry sets
+`dpop_nonce_required`: 401 with error="use_dpop_nonce" and the nonce in `DPoP-Nonce`, the same
+shared, rotating nonces the token endpoint gives (idp.oidc.dpop); every answer to a DPoP request
+carries the current one (§8.2). A fapi2 client's proofs must be PS256 or ES256 here as at the
+token endpoint (FAPI 2.0 §5.4.1, `Proof.allowed_for`).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from starlette.responses import JSONResponse, Response
 
 from idp.config import Registry, Settings
 from idp.oidc import claims as claims_mod
-from idp.oidc.dpop import DPoPError, DPoPVerifier
+from idp.oidc.dpop import NONCE_HEADER, DPoPError, DPoPVerifier, UseDPoPNonce
 from idp.oidc.tokens import TokenService
 from idp.store.db import DatabaseUnavailable, run_db
 from idp.store.ttl import StoreUnavailable, TTLStore
@@ -72,6 +77,7 @@ class UserInfo:
         description: str | None = None,
         *,
         dpop: bool = False,
+        nonce: bool = False,
     ) -> Response:
         body: dict[str, Any] = {"error": error} if error else {}
         if description:
@@ -81,11 +87,10 @@ class UserInfo:
             if dpop and self.dpop is not None
             else _challenge(self.realm, error, description)
         )
-        return JSONResponse(
-            body or None,
-            status_code=status,
-            headers={"WWW-Authenticate": challenge, "Cache-Control": "no-store"},
-        )
+        headers = {"WWW-Authenticate": challenge, "Cache-Control": "no-store"}
+        if nonce and self.dpop is not None:
+            headers[NONCE_HEADER] = self.dpop.nonce()  # §9: the nonce to put in the proof
+        return JSONResponse(body or None, status_code=status, headers=headers)
 
     async def _dpop_refusal(
         self, request: Request, scheme: str, token: str, claims: dict[str, Any]
@@ -100,18 +105,32 @@ class UserInfo:
             return self._deny(401, "invalid_token", "the access token is DPoP-bound", dpop=True)
         if bound is None or self.dpop is None:
             return self._deny(401, "invalid_token", "the access token is not DPoP-bound", dpop=True)
+        client = self.registry.current.client(str(claims.get("client_id")))
         try:
-            # §7.1 and §4.3 step 12: a proof for this request, with ath, by the bound key.
+            # §7.1 and §4.3 step 12: a proof for this request, with ath, by the bound key;
+            # §9: with our nonce, for a client whose entry asks for nonces.
             proof = await self.dpop.verify(
-                request.headers, request.method, "/userinfo", access_token=token
+                request.headers,
+                request.method,
+                "/userinfo",
+                access_token=token,
+                require_nonce=client is not None and client.dpop_nonce_required,
             )
         except DPoPError as exc:
-            return self._deny(401, exc.error, exc.description, dpop=True)
+            nonce = isinstance(exc, UseDPoPNonce)
+            return self._deny(401, exc.error, exc.description, dpop=True, nonce=nonce)
         if proof is None:
             return self._deny(401, "invalid_dpop_proof", "a DPoP proof is required", dpop=True)
         if proof.jkt != bound:
             return self._deny(
                 401, "invalid_dpop_proof", "the proof's key is not the token's", dpop=True
+            )
+        if client is not None and not proof.allowed_for(client):
+            return self._deny(
+                401,
+                "invalid_dpop_proof",
+                "this client's DPoP proofs must be signed with PS256 or ES256",
+                dpop=True,
             )
         return None
 
@@ -175,10 +194,13 @@ class UserInfo:
         extra = claims_mod.requested_names(asked, "userinfo")
         released = claims_mod.release(grant.auth.claims, scopes, registered, client, extra)
         answer = {"sub": grant.sub, **claims_mod.for_userinfo(released, asked, client)}
+        headers = {"Cache-Control": "no-store"}
+        if scheme == "dpop" and self.dpop is not None:
+            headers[NONCE_HEADER] = self.dpop.nonce()  # §8.2, §9: the nonce for the next proof
         if client.signs_userinfo:
             return Response(
                 self.tokens.userinfo_jwt(client, answer),
                 media_type="application/jwt",
-                headers={"Cache-Control": "no-store"},
+                headers=headers,
             )
-        return JSONResponse(answer, headers={"Cache-Control": "no-store"})
+        return JSONResponse(answer, headers=headers)

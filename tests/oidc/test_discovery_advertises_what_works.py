@@ -654,6 +654,10 @@ PROVES: dict[object, tuple[str, ...]] = {
     "tests/oidc/test_dpop_flows.py::test_every_dpop_signing_alg_binds_a_token": (
         "dpop_signing_alg_values_supported",
     ),
+    "tests/oidc/test_introspection_jwt.py::"
+    "test_every_introspection_signing_alg_signs_a_verifiable_answer": (
+        "introspection_signing_alg_values_supported",
+    ),
     "tests/oidc/test_conformance_basic.py::test_oidcc_rp_initiated_logout": (
         "end_session_endpoint",
     ),
