@@ -577,6 +577,7 @@ def backchannel_logout(
         seal=Seal.from_secret(rt.secrets["grants"], "backchannel-logout"),
         transport=transport,
         resolver=resolver,
+        sweep=provider.sessions.expire_due,
     )
     provider.sessions.ended.append(delivery.session_ended)
     rt.discovery.contribute(delivery.metadata)

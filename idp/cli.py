@@ -1,5 +1,5 @@
 """The `idp` command (also `python -m idp`): serve, check-config, db, keys, simulator, ciba,
-evidence."""
+sessions, evidence."""
 
 from __future__ import annotations
 
@@ -367,6 +367,40 @@ def cmd_ciba(args: argparse.Namespace) -> int:
     return 0 if result.same_person is not False else 1
 
 
+def cmd_sessions_revoke(args: argparse.Namespace) -> int:
+    """End every SSO session of the person a client knows as --sub (idp.oidc.logout)."""
+    import anyio
+
+    settings, _ = _settings(args)
+    if not settings.redis_url:
+        print(
+            f"{settings.source}: sessions live in the serving process without redis_url; "
+            "restart it to end them all",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    if args.client is not None and all(c.client_id != args.client for c in settings.clients):
+        print(f"{settings.source}: no client {args.client!r}", file=sys.stderr)
+        return EXIT_CONFIG
+    revoked = anyio.run(_revoke_sessions, settings, args.sub, args.client)
+    print(
+        f"ended {revoked.sessions} live session(s), revoked {revoked.grants} grant(s) with "
+        "their refresh tokens; the clients' logout tokens go out from the running instances"
+    )
+    return 0
+
+
+async def _revoke_sessions(settings: Settings, sub: str, client_id: str | None) -> Any:
+    from idp.app import create_app
+
+    app = create_app(settings)  # the provider's own wiring, without serving it
+    try:
+        return await app.state.provider.logout.revoke_subject(sub, client_id)
+    finally:
+        await app.state.runtime.store.close()
+        app.state.runtime.engine.dispose()
+
+
 def _read_input(path: str, limit: int) -> str:
     """A file's text (``-``: stdin), refused beyond ``limit`` characters."""
     if path == "-":
@@ -624,6 +658,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--message", help="binding message shown in the BankID app")
     p.add_argument("--scope", default="openid profile ssn", help="scope (openid profile ssn)")
     p.set_defaults(func=cmd_ciba)
+
+    p = sub.add_parser("sessions", help="SSO sessions", description="SSO session commands.")
+    ssub = p.add_subparsers(dest="sessions_command", required=True, metavar="ACTION")
+    q = ssub.add_parser(
+        "revoke",
+        help="end every session of a person",
+        description="End every live SSO session in which a client received this sub, as "
+        "logout does (clients with a backchannel_logout_uri get a logout token, sent by the "
+        "running instances), and revoke the grants and refresh tokens issued in them. Needs "
+        "redis_url: the sessions must be in the shared store.",
+    )
+    q.add_argument("--config", help=config_help)
+    q.add_argument("--sub", required=True, help="the person's sub, as a client received it")
+    q.add_argument("--client", help="the client that received it (default: any)")
+    q.set_defaults(func=cmd_sessions_revoke)
 
     p = sub.add_parser("evidence", help="BankID evidence", description="BankID evidence commands.")
     esub = p.add_subparsers(dest="evidence_command", required=True, metavar="ACTION")

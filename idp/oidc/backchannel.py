@@ -1,10 +1,14 @@
 """OpenID Connect Back-Channel Logout 1.0: telling the clients of an ended session.
 
 When an SSO session ends (idp.oidc.sessions: logout, a new login in the browser, the idle
-timeout), every client that got a code in it and registered a `backchannel_logout_uri` gets a
-logout token. §2.3: the OP keeps "the RPs ... and the sid values" of each session; here those
-are the grant rows, which hold the session's sid and each client's `sub` (the same value its ID
-token carried); the `sid` is the one its ID tokens carried (`TokenService.client_sid`).
+timeout or the lifetime running out, an operator's `idp sessions revoke`), every client that
+got a code in it and registered a `backchannel_logout_uri` gets a logout token. Sessions that
+simply run out are found by the sessions' sweep (`Sessions.expire_due`), which this module's
+worker runs before each look at its queue.
+
+§2.3: the OP keeps "the RPs ... and the sid values" of each session; here those are the grant
+rows, which hold the session's sid and each client's `sub` (the same value its ID token
+carried); the `sid` is the one its ID tokens carried (`TokenService.client_sid`).
 
 Each delivery is one entry in a due queue of the shared store (`DueQueue`): scheduled under a
 key made of the session and the client, so ending a session twice (a retried logout) schedules
@@ -23,7 +27,7 @@ import contextlib
 import hashlib
 import logging
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from enum import Enum
 from typing import Any
 from urllib.parse import urlencode
@@ -96,6 +100,7 @@ class BackchannelLogout:
         transport: httpx.AsyncBaseTransport | None = None,
         resolver: Resolver | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        sweep: Callable[[], Awaitable[int]] | None = None,
     ) -> None:
         self.issuer = settings.issuer
         self.allow_private = settings.client_jwks.allow_private_addresses
@@ -111,6 +116,8 @@ class BackchannelLogout:
         self.transport = transport
         self.resolve = resolver or system_resolver
         self.timeout = timeout
+        #: Ends the sessions that ran out (`Sessions.expire_due`), every poll.
+        self.sweep = sweep
         # Made in the event loop, on first use.
         self._lock: anyio.Lock | None = None
         self._wake: anyio.Event | None = None
@@ -175,6 +182,8 @@ class BackchannelLogout:
     async def run(self) -> None:
         while True:
             try:
+                if self.sweep is not None:
+                    await self.sweep()
                 await self.deliver_due()
             except (StoreUnavailable, DatabaseUnavailable) as exc:
                 log.warning("back-channel logout delivery paused: %s", type(exc).__name__)

@@ -10,13 +10,22 @@ upon them". An ID token of some other login proves nothing about this browser's.
 browser's session is ever ended here. A
 `post_logout_redirect_uri` must exactly match one the client registered (§3), otherwise no
 redirect happens. Ending a session revokes the refresh tokens issued in it.
+
+An operator can end every session of a person (`revoke_subject`, `idp sessions revoke`), as
+Keycloak's "Sign out" of a user does: the person is named by the `sub` a client received (the
+grant rows hold each client's `sub` with the session's sid), each live session with such a grant
+ends as by logout (its clients get logout tokens, idp.oidc.backchannel), and the grants of those
+sessions, ended or already run out, are revoked with their refresh tokens.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import jwt
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -27,12 +36,33 @@ from idp.oidc.sessions import Sessions, SSOSession
 from idp.oidc.subject import subject_for
 from idp.oidc.tokens import TokenService
 from idp.store.db import DatabaseUnavailable, run_db
+from idp.store.models import Grant
 from idp.store.ttl import StoreUnavailable
 from idp.web.cookies import Cookies
 from idp.web.errors import error_page
 from idp.web.templating import Templates
 
 PURPOSE = "logout"
+
+
+@dataclass(frozen=True)
+class Revoked:
+    """What `revoke_subject` did: live sessions ended, grants revoked."""
+
+    sessions: int
+    grants: int
+
+
+def session_ids(db: sessionmaker[Session], sub: str, client_id: str | None) -> list[str]:
+    """The sids of the sessions in which a client received `sub` (one client, or any) and
+    whose grants are not yet revoked."""
+    query = select(Grant.sid).where(
+        Grant.sub == sub, Grant.sid.is_not(None), Grant.revoked_at.is_(None)
+    )
+    if client_id is not None:
+        query = query.where(Grant.client_id == client_id)
+    with db() as s:
+        return sorted({sid for sid in s.scalars(query.distinct()) if sid})
 
 
 class LogoutError(Exception):
@@ -112,6 +142,15 @@ class Logout:
             return
         await self.sessions.end(session)
         await run_db(self.tokens.revoke_session_grants, session.sid)
+
+    async def revoke_subject(self, sub: str, client_id: str | None = None) -> Revoked:
+        """End every session of the person a client knows as `sub` (the operator's logout,
+        above)."""
+        ended = revoked = 0
+        for sid in await run_db(session_ids, self.tokens.sessions, sub, client_id):
+            ended += await self.sessions.end_sid(sid)
+            revoked += len(await run_db(self.tokens.revoke_session_grants, sid))
+        return Revoked(sessions=ended, grants=revoked)
 
     def _done(
         self,

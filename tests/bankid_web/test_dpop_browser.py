@@ -6,6 +6,13 @@ use_dpop_nonce and it retries with the nonce, as its docs say. The code is excha
 proof, UserInfo is called with the DPoP-bound access token, the token is refreshed with a proof;
 the same access token sent as a bearer token is refused.
 
+The same run for a client in FAPI 2.0 Security Profile mode (`fapi2: true`; issue #16,
+acceptance 4, "completes a conforming one end to end"): PAR, private_key_jwt with ES256,
+DPoP-bound tokens with the nonce round trip, an ES256 ID token, `iss` in the authorization
+response, and a refresh that keeps the refresh token (FAPI 2.0 §5.3.2.1: no rotation), where
+the plain DPoP client's refresh token is rotated. (The refusals of non-conforming requests, with
+a fake authenticator: tests/oidc/test_fapi2_mode.py.)
+
 At the end, two `idp serve` processes on one Redis: a proof accepted by one is refused by the
 other (RFC 9449 §11.1), and a nonce from one is accepted by the other (§8). (The same with
 in-process apps: tests/oidc/test_dpop_two_instances.py.)"""
@@ -38,6 +45,7 @@ from tests.services import REDIS_URL, require_service
 
 DPOP_SCRIPT = ROOT / "tests" / "bankid_web" / "rp" / "dpop_login.mjs"
 CLIENT = "dpop-rp"
+FAPI2_CLIENT = "fapi2-rp"
 PERSONAL_IDENTITY_NUMBER = "https://id.oidc.se/claim/personalIdentityNumber"
 SCOPE = "openid https://id.oidc.se/scope/naturalPersonNumber"
 BJORN = "197203152397"
@@ -56,20 +64,32 @@ def live(tmp_path_factory, auth_key):
     need_browser_tools()
 
     def dpop_client(redirect_uri: str) -> list[dict]:
-        return [
-            {
-                "client_id": CLIENT,
-                "client_name": "DPoP test RP",
-                "token_endpoint_auth_method": "private_key_jwt",
-                "jwks": {"keys": [dict(auth_key.as_dict(private=False))]},
-                "redirect_uris": [redirect_uri],
-                "grant_types": ["authorization_code", "refresh_token"],
-                "scope": SCOPE,
-                "require_pushed_authorization_requests": True,
-                "dpop_bound_access_tokens": True,
-                "dpop_nonce_required": True,
-            }
-        ]
+        dpop = {
+            "client_id": CLIENT,
+            "client_name": "DPoP test RP",
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": {"keys": [dict(auth_key.as_dict(private=False))]},
+            "redirect_uris": [redirect_uri],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "scope": SCOPE,
+            "require_pushed_authorization_requests": True,
+            "dpop_bound_access_tokens": True,
+            "dpop_nonce_required": True,
+        }
+        # FAPI 2.0 mode: PAR and DPoP-bound tokens are implied; ID tokens in ES256.
+        fapi2 = {
+            "client_id": FAPI2_CLIENT,
+            "client_name": "FAPI 2.0 test RP",
+            "fapi2": True,
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": {"keys": [dict(auth_key.as_dict(private=False))]},
+            "redirect_uris": [redirect_uri],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "scope": SCOPE,
+            "id_token_signed_response_alg": "ES256",
+            "dpop_nonce_required": True,
+        }
+        return [dpop, fapi2]
 
     with LiveProvider(tmp_path_factory.mktemp("live-dpop"), extra_clients=dpop_client) as provider:
         yield provider
@@ -101,12 +121,13 @@ def scan(live, qr: str, **extra) -> httpx.Response:
 
 @pytest.mark.browser
 @pytest.mark.node
+@pytest.mark.parametrize("client", [CLIENT, FAPI2_CLIENT])
 def test_oauth4webapi_logs_in_with_par_private_key_jwt_and_dpop_with_a_nonce(
-    live, auth_key, chromium, tmp_path, node_rp
+    live, auth_key, chromium, tmp_path, node_rp, client
 ):
     config = {
         "issuer": live.url,
-        "client_id": CLIENT,
+        "client_id": client,
         "redirect_uri": live.rp_callback,
         "scope": SCOPE,
         "params": {"login_hint": BJORN, "ui_locales": "en"},
@@ -164,9 +185,15 @@ def test_oauth4webapi_logs_in_with_par_private_key_jwt_and_dpop_with_a_nonce(
 
     # The ID token, UserInfo before and after the refresh: Björn's.
     assert result["claims"][PERSONAL_IDENTITY_NUMBER] == BJORN
-    assert result["claims"]["aud"] == CLIENT and result["claims"]["iss"] == live.url
+    assert result["claims"]["aud"] == client and result["claims"]["iss"] == live.url
     assert result["userinfo"][PERSONAL_IDENTITY_NUMBER] == BJORN
     assert result["userinfo_after_refresh"][PERSONAL_IDENTITY_NUMBER] == BJORN
+
+    # FAPI 2.0 §5.4.1: the fapi2 client's ID token in ES256 (the other, the default RS256);
+    # §5.3.2.1: its refresh token is not rotated, the other client's is.
+    fapi2 = client == FAPI2_CLIENT
+    assert result["id_token_header"]["alg"] == ("ES256" if fapi2 else "RS256"), result
+    assert result["refresh_token_rotated"] is not fapi2, result
 
     # The tokens are DPoP tokens bound to the library's key (cnf.jkt, §6.1).
     assert result["token_type"] == "dpop" and result["refreshed_token_type"] == "dpop"

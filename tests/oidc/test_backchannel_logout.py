@@ -294,6 +294,76 @@ async def test_a_session_past_its_idle_timeout_logs_its_clients_out(oidc_setting
         assert claims["sid"] == a["sid"]
 
 
+async def sweep(*hs: Harness) -> None:
+    """The sessions' sweep, as each instance's worker runs it before its deliveries."""
+    for h in hs:
+        await h.app.state.provider.sessions.expire_due()
+
+
+async def still_logged_in(h: Harness, cid: str) -> bool:
+    params, _ = h.auth_params(cid, prompt="none", redirect_uri=RP_CB)
+    answer = query((await h.authorize(params)).headers["location"])
+    assert "code" in answer or answer.get("error") == "login_required", answer
+    return "code" in answer
+
+
+async def test_a_session_that_runs_out_its_lifetime_logs_its_clients_out(oidc_settings):
+    """§2: "session expiration" ends a session as logout does; nobody needs to come back."""
+    receivers = Receivers()
+    async with provider(bcl_settings(oidc_settings), receivers) as h:
+        lifetime = h.runtime.settings.session.lifetime_seconds
+        idle = h.runtime.settings.session.idle_timeout_seconds
+        start = h.clock.now()
+        a = await id_token(h, "bcl-a")
+        # Used every few minutes: the idle timeout never runs out, the lifetime does.
+        while h.clock.now() + idle - 60 < start + lifetime:
+            h.clock.advance(idle - 60)
+            await sweep(h)
+            await deliver(h)
+            assert receivers.received == []
+            assert await still_logged_in(h, "bcl-a")
+        h.clock.advance(start + lifetime - h.clock.now())
+        await sweep(h)
+        await deliver(h)
+        (token,) = receivers.tokens("rp-a.example")
+        claims = await check_logout_token(h, token, "bcl-a", a)
+        assert claims["sid"] == a["sid"]
+        # The browser comes back to no session, and nobody is told twice.
+        assert not await still_logged_in(h, "bcl-a")
+        h.clock.advance(backchannel.LIFETIME)
+        await sweep(h)
+        await deliver(h)
+        assert len(receivers.received) == 1
+
+
+async def test_a_session_left_idle_logs_its_clients_out_without_the_browser_coming_back(
+    oidc_settings,
+):
+    receivers = Receivers()
+    async with provider(bcl_settings(oidc_settings), receivers) as h:
+        idle = h.runtime.settings.session.idle_timeout_seconds
+        a = await id_token(h, "bcl-a")
+        b = await id_token(h, "bcl-b")
+        h.clock.advance(idle - 1)
+        await sweep(h)
+        await deliver(h)
+        assert receivers.received == []
+        h.clock.advance(1)
+        await sweep(h)
+        await deliver(h)
+        (token_a,) = receivers.tokens("rp-a.example")
+        (token_b,) = receivers.tokens("rp-b.example")
+        await check_logout_token(h, token_a, "bcl-a", a)
+        await check_logout_token(h, token_b, "bcl-b", b)
+
+
+def test_sessions_revoke_needs_the_shared_store(oidc_settings, tmp_path, capsys):
+    path = tmp_path / "idp.yaml"
+    path.write_text(yaml.safe_dump({"issuer": ISSUER, "clients": CLIENTS}))
+    assert main(["sessions", "revoke", "--config", str(path), "--sub", "someone"]) == 2
+    assert "redis_url" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [

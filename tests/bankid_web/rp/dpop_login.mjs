@@ -163,6 +163,7 @@ async function run() {
   );
   return {
     claims,
+    id_token_header: decodeProtectedHeader(tokens.id_token),
     userinfo,
     userinfo_after_refresh: userinfoAfterRefresh,
     token_type: tokens.token_type,
