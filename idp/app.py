@@ -302,6 +302,12 @@ def create_app(
 
         demo = DemoApp(settings, registry, rt.store, rt.templates, rt.clock)
         routes.append(Mount("/demo", app=demo.app()))
+    console = None
+    if settings.console.enabled:
+        from idp.console import ConsoleApp
+
+        console = ConsoleApp(settings, registry, rt.store, rt.templates, rt.clock)
+        routes.append(Mount("/console", app=console.app()))
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
@@ -339,6 +345,9 @@ def create_app(
     )
     if demo is not None:
         demo.provider = app  # the demo reaches this provider over HTTP semantics, in-process
+    if console is not None:
+        console.provider_app = app  # unless console.provider_url names another provider
+    app.state.console = console
     app.state.runtime = rt
     app.state.provider = provider
     app.state.ciba = ciba

@@ -1,5 +1,5 @@
 """The `idp` command (also `python -m idp`): serve, check-config, db, keys, simulator, ciba,
-sessions, evidence."""
+console-staff-hash, sessions, evidence."""
 
 from __future__ import annotations
 
@@ -367,6 +367,31 @@ def cmd_ciba(args: argparse.Namespace) -> int:
     return 0 if result.same_person is not False else 1
 
 
+def cmd_console_staff_hash(args: argparse.Namespace) -> int:
+    """Print a console staff entry's personal_number_hmac for a number read from a prompt
+    (no echo) or stdin: the number is written nowhere, not even to the shell's history."""
+    import getpass
+
+    from idp.authn.personal_number import InvalidPersonalNumber, parse
+    from idp.config import staff_hmac
+
+    settings, _ = _settings(args)
+    if settings.console.staff_key is None:
+        print(f"{settings.source}: console.staff_key is not set", file=sys.stderr)
+        return EXIT_CONFIG
+    if sys.stdin.isatty():
+        raw = getpass.getpass("Personal number (YYYYMMDDNNNN): ")
+    else:
+        raw = sys.stdin.readline()
+    try:
+        number = parse(raw)
+    except InvalidPersonalNumber as exc:
+        print(f"idp: {exc}", file=sys.stderr)
+        return 1
+    print(f"personal_number_hmac: {staff_hmac(settings.console.staff_key.get(), number)}")
+    return 0
+
+
 def cmd_sessions_revoke(args: argparse.Namespace) -> int:
     """End every SSO session of the person a client knows as --sub (idp.oidc.logout)."""
     import anyio
@@ -658,6 +683,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--message", help="binding message shown in the BankID app")
     p.add_argument("--scope", default="openid profile ssn", help="scope (openid profile ssn)")
     p.set_defaults(func=cmd_ciba)
+
+    p = sub.add_parser(
+        "console-staff-hash",
+        help="make a console staff entry's personal_number_hmac",
+        description="Read a personal number (a prompt without echo, or stdin) and print the "
+        "personal_number_hmac of a console staff entry, keyed with console.staff_key of the "
+        "configuration. The number itself is written nowhere.",
+    )
+    p.add_argument("-c", "--config", help=config_help)
+    p.set_defaults(func=cmd_console_staff_hash)
 
     p = sub.add_parser("sessions", help="SSO sessions", description="SSO session commands.")
     ssub = p.add_subparsers(dest="sessions_command", required=True, metavar="ACTION")

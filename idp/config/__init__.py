@@ -11,10 +11,12 @@ A leaf package: it imports nothing else of idp.
 """
 
 from idp.config.embedded import (
+    CONSOLE_CLIENT_ID,
     DEMO_CIBA_CLIENT_ID,
     EMBEDDED_SOURCE,
     demo_ciba_secret,
     embedded_default,
+    generated_secret,
     unsafe_deployment,
 )
 from idp.config.loading import (
@@ -43,6 +45,7 @@ from idp.config.schema import (
     CibaSettings,
     ClientProfile,
     ClientSettings,
+    ConsoleSettings,
     DemoSettings,
     GrantType,
     KeySettings,
@@ -54,12 +57,15 @@ from idp.config.schema import (
     Settings,
     SigningAlg,
     SimulatorSettings,
+    StaffMember,
     TokenSettings,
     is_loopback_url,
+    staff_hmac,
 )
 
 __all__ = [
     "CIBA_GRANT",
+    "CONSOLE_CLIENT_ID",
     "DEFAULT_SCOPES",
     "DEMO_CIBA_CLIENT_ID",
     "EMBEDDED_SOURCE",
@@ -79,6 +85,7 @@ __all__ = [
     "ClientSettings",
     "ConfigError",
     "ConfigIssue",
+    "ConsoleSettings",
     "DemoSettings",
     "GrantType",
     "KeySettings",
@@ -93,14 +100,17 @@ __all__ = [
     "Settings",
     "SigningAlg",
     "SimulatorSettings",
+    "StaffMember",
     "TokenSettings",
     "client_issues",
     "config_path_from_env",
     "demo_ciba_secret",
     "embedded_default",
+    "generated_secret",
     "is_loopback_url",
     "load_settings",
     "parse_settings",
+    "staff_hmac",
     "unknown_grant_types",
     "unsafe_deployment",
 ]

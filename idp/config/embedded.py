@@ -8,7 +8,7 @@ import secrets
 from pathlib import Path
 
 from idp.config.loading import ConfigIssue, parse_settings
-from idp.config.schema import CIBA_GRANT, Settings
+from idp.config.schema import CIBA_GRANT, Settings, staff_hmac
 
 #: The embedded default's customer-service client, for `idp ciba` (its BankID is the simulator).
 DEMO_CIBA_CLIENT_ID = "demo-ciba"
@@ -19,16 +19,24 @@ DEMO_CIBA_SECRET_FILE = "demo-ciba-secret"
 #: The constant the demo CIBA client's secret once was in the source: public, so never safe.
 PUBLISHED_DEMO_CIBA_SECRET = "demo-ciba-secret-of-the-embedded-default"
 EMBEDDED_SOURCE = "<embedded default>"
+#: The embedded default's customer-service console client (idp.console) and its secrets.
+CONSOLE_CLIENT_ID = "console"
+CONSOLE_SECRET_FILE = "console-secret"
+CONSOLE_CLIENT_NAME = "Customer-service console (embedded default)"
+CONSOLE_STAFF_KEY_FILE = "console-staff-key"
+#: The simulator's default person (idp.bankid.simulator.persons.DEFAULT_PERSON, which the
+#: config package may not import; a test keeps the two equal): the embedded console's staff.
+SIMULATOR_DEFAULT_PERSON = "198501012382"
 
 
-def demo_ciba_secret(data_dir: Path = EMBEDDED_DATA_DIR) -> str:
-    """The demo CIBA client's secret: random, generated the first time and kept in
-    `data_dir` (mode 0600), where `idp serve` and `idp ciba` of the embedded default find it."""
-    path = data_dir / DEMO_CIBA_SECRET_FILE
+def generated_secret(name: str, data_dir: Path = EMBEDDED_DATA_DIR) -> str:
+    """A secret of the embedded default: random, generated the first time and kept in
+    `data_dir`/`name` (mode 0600), where `idp serve` and the other commands find it."""
+    path = data_dir / name
     with contextlib.suppress(FileNotFoundError):
         return path.read_text(encoding="utf-8").strip()
     data_dir.mkdir(parents=True, exist_ok=True)
-    tmp = data_dir / f".{DEMO_CIBA_SECRET_FILE}.{secrets.token_hex(8)}"
+    tmp = data_dir / f".{name}.{secrets.token_hex(8)}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(secrets.token_urlsafe(32) + "\n")
@@ -39,6 +47,11 @@ def demo_ciba_secret(data_dir: Path = EMBEDDED_DATA_DIR) -> str:
     finally:
         tmp.unlink()
     return path.read_text(encoding="utf-8").strip()
+
+
+def demo_ciba_secret(data_dir: Path = EMBEDDED_DATA_DIR) -> str:
+    """The demo CIBA client's secret (`generated_secret`), for `idp serve` and `idp ciba`."""
+    return generated_secret(DEMO_CIBA_SECRET_FILE, data_dir)
 
 
 def unsafe_deployment(settings: Settings) -> list[ConfigIssue]:
@@ -57,14 +70,19 @@ def unsafe_deployment(settings: Settings) -> list[ConfigIssue]:
         published = client.client_secret and client.client_secret.verify(PUBLISHED_DEMO_CIBA_SECRET)
         if client.client_id == DEMO_CIBA_CLIENT_ID or published:
             issues.append(ConfigIssue(f"clients[{i}]", f"the demo CIBA client {why}"))
+        # The embedded console's client: its staff is the simulator's default person.
+        if client.client_id == CONSOLE_CLIENT_ID and client.client_name == CONSOLE_CLIENT_NAME:
+            issues.append(ConfigIssue(f"clients[{i}]", f"the embedded console's client {why}"))
     return issues
 
 
 def embedded_default(host: str = "127.0.0.1", port: int = 8000) -> Settings:
-    """The zero-configuration provider: SQLite, in-process store, simulator, demo client (its
-    generated state in ./data)."""
+    """The zero-configuration provider: SQLite, in-process store, simulator, demo clients and
+    the console for the simulator's default person (its generated state in ./data)."""
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
     issuer = f"http://{shown}:{port}"
+    console_secret = generated_secret(CONSOLE_SECRET_FILE)
+    staff_key = generated_secret(CONSOLE_STAFF_KEY_FILE)
     raw = {
         "issuer": issuer,
         "bankid": {"environment": "simulator"},
@@ -89,6 +107,39 @@ def embedded_default(host: str = "127.0.0.1", port: int = 8000) -> Settings:
                 "backchannel_token_delivery_mode": "poll",
                 "scope": "openid profile ssn",
             },
+            {
+                # The console (idp.console): staff sign in with the code flow (ssn: the
+                # staff list names them by a keyed hash of the number), callers by CIBA.
+                "client_id": CONSOLE_CLIENT_ID,
+                "client_name": CONSOLE_CLIENT_NAME,
+                "client_secret": console_secret,
+                "redirect_uris": [f"{issuer}/console/callback"],
+                "post_logout_redirect_uris": [f"{issuer}/console/"],
+                "grant_types": ["authorization_code", CIBA_GRANT],
+                "backchannel_token_delivery_mode": "poll",
+                "scope": "openid profile ssn",
+                "ciba_allow_call_initiator_override": True,
+                "authorization_details_types": ["se.bankid.sign"],
+            },
         ],
+        "console": {
+            "enabled": True,
+            "client_id": CONSOLE_CLIENT_ID,
+            "client_secret": console_secret,
+            "staff_key": staff_key,
+            "staff": [
+                {
+                    "personal_number_hmac": staff_hmac(staff_key, SIMULATOR_DEFAULT_PERSON),
+                    "name": "Anna Andersson",
+                }
+            ],
+            "operators": [
+                {
+                    "personal_number_hmac": staff_hmac(staff_key, SIMULATOR_DEFAULT_PERSON),
+                    "name": "Anna Andersson",
+                }
+            ],
+            "scopes": "openid profile",
+        },
     }
     return parse_settings(raw, source=EMBEDDED_SOURCE, environ={})

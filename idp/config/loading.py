@@ -321,6 +321,75 @@ def unknown_grant_types(settings: Settings, known: Collection[str]) -> list[Conf
     ]
 
 
+# --------------------------------------------------------------------------- the console
+
+#: The scope of the personal number in the OIDC Sweden claim names (ssn is the older one).
+NATURAL_PERSON_NUMBER_SCOPE = "https://id.oidc.se/scope/naturalPersonNumber"
+
+
+def console_issues(settings: Settings, clients: Sequence[ClientSettings]) -> list[ConfigIssue]:
+    """The rules between console: and the rest (idp.console). Its client is checked here only
+    when it is one of ours (no provider_url): confidential, with the code flow back to
+    {issuer}/console/callback and the CIBA grant, and every console scope among its own."""
+    console = settings.console
+    if not console.enabled:
+        return []
+    issues: list[ConfigIssue] = []
+    if not console.members:
+        issues.append(ConfigIssue("console.staff", "the console is enabled but lists no staff"))
+    if console.client_secret is None:
+        issues.append(ConfigIssue("console.client_secret", "required when the console is on"))
+    for group in ("staff", "operators"):
+        for i, member in enumerate(getattr(console, group)):
+            if member.personal_number_hmac is not None and console.staff_key is None:
+                issues.append(
+                    ConfigIssue(
+                        f"console.{group}[{i}].personal_number_hmac",
+                        "needs console.staff_key (the key the hash was made with)",
+                    )
+                )
+    if "openid" not in console.scopes.split():
+        issues.append(ConfigIssue("console.scopes", "must include openid"))
+    if console.provider_url is not None:
+        return issues
+    client = next((c for c in clients if c.client_id == console.client_id), None)
+    if client is None:
+        issues.append(
+            ConfigIssue("console.client_id", f"no client {console.client_id!r} under clients")
+        )
+        return issues
+    where = f"console.client_id ({console.client_id})"
+    if client.is_public or client.token_endpoint_auth_method == "private_key_jwt":
+        issues.append(
+            ConfigIssue(where, "the console's client must authenticate with client_secret_basic")
+        )
+    elif (
+        console.client_secret is not None
+        and client.client_secret is not None
+        and not client.client_secret.verify(console.client_secret.get())
+    ):
+        issues.append(
+            ConfigIssue("console.client_secret", "is not the client_secret of its client entry")
+        )
+    for grant in ("authorization_code", CIBA_GRANT):
+        if grant not in client.grant_types:
+            issues.append(ConfigIssue(where, f"the console's client needs grant type {grant}"))
+    callback = f"{settings.issuer}/console/callback"
+    if callback not in client.redirect_uris:
+        issues.append(ConfigIssue(where, f"the console's client needs redirect_uri {callback}"))
+    beyond = [s for s in console.scopes.split() if s not in client.scopes]
+    if beyond:
+        issues.append(
+            ConfigIssue("console.scopes", f"beyond its client's scope: {' '.join(beyond)}")
+        )
+    hashed = any(m.personal_number_hmac for m in console.members)
+    if hashed and not {"ssn", NATURAL_PERSON_NUMBER_SCOPE} & set(client.scopes):
+        issues.append(
+            ConfigIssue(where, "staff named by personal_number_hmac need scope ssn on the client")
+        )
+    return issues
+
+
 # --------------------------------------------------------------------------- the file
 
 
@@ -391,6 +460,9 @@ def parse_settings(
             client, path, scopes, in_doubt, session_lifetime=lifetime, key_algorithms=algs
         )
         clients.append(client)
+
+    if settings is not None and "console" not in unsure:
+        issues += console_issues(settings, clients)
 
     # A missing ${VAR} already explains any other complaint about the same value.
     explained = {i.path for i in undefined}

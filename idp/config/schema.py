@@ -713,6 +713,86 @@ class EvidenceSettings(_Strict):
     retention_days: int = Field(default=365, ge=1, le=3650)
 
 
+# --------------------------------------------------------------------------- console
+
+#: How a staff entry names a person by personal number without holding it (idp.console):
+#: ``hmac-sha256:`` and the hex HMAC-SHA256, under console.staff_key, of the 12 digits.
+STAFF_HMAC_PREFIX: Final = "hmac-sha256:"
+_STAFF_HMAC = re.compile(r"hmac-sha256:[0-9a-f]{64}")
+
+
+def staff_hmac(staff_key: str, personal_number: str) -> str:
+    """The ``personal_number_hmac`` of a staff entry for `personal_number` (12 digits)."""
+    mac = hmac.new(staff_key.encode("utf-8"), personal_number.encode("ascii"), hashlib.sha256)
+    return STAFF_HMAC_PREFIX + mac.hexdigest()
+
+
+class StaffMember(_Strict):
+    """One person who may use the customer-service console: by the pseudonymous `sub` the
+    console client receives, or by the keyed hash of their personal number (`staff_hmac`)."""
+
+    sub: str | None = Field(default=None, min_length=1, max_length=255)
+    personal_number_hmac: str | None = None
+    name: str = Field(min_length=1, max_length=100)
+
+    @field_validator("personal_number_hmac")
+    @classmethod
+    def _check_hmac(cls, value: str | None) -> str | None:
+        if value is not None and not _STAFF_HMAC.fullmatch(value):
+            raise ValueError(
+                "expected hmac-sha256: and 64 lowercase hex digits (idp console-staff-hash)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _one_identity(self) -> StaffMember:
+        if (self.sub is None) == (self.personal_number_hmac is None):
+            raise ValueError("give exactly one of sub and personal_number_hmac")
+        return self
+
+
+class ConsoleSettings(_Strict):
+    """The customer-service console at /console (idp.console): an ordinary confidential client
+    of a provider (this one in-process, or `provider_url`), for the listed staff."""
+
+    enabled: bool = False
+    client_id: str = Field(default="console", min_length=1, max_length=255)
+    # The clear secret the console authenticates with; its clients entry holds the same.
+    client_secret: Secret | None = None
+    # Another provider to use over the network (its issuer URL); None: this one, in-process.
+    provider_url: str | None = None
+    staff: list[StaffMember] = Field(default_factory=list)
+    # Operators also see every request of the console client (and may sign in).
+    operators: list[StaffMember] = Field(default_factory=list)
+    # The HMAC key of personal_number_hmac entries.
+    staff_key: Secret | None = None
+    # What staff may see of a caller (the CIBA request's scope).
+    scopes: str = "openid profile"
+    session_minutes: int = Field(default=30, ge=1, le=480)
+    requests_per_staff: RateLimit = Field(
+        default_factory=lambda: RateLimit(count=30, window_seconds=3600)
+    )
+
+    @field_validator("client_secret", "staff_key", mode="before")
+    @classmethod
+    def _wrap_secret(cls, value: Any) -> Any:
+        if value is None or isinstance(value, Secret):
+            return value
+        if not isinstance(value, str) or len(value) < 16:
+            raise ValueError("expected a random string of at least 16 characters")
+        return Secret(value)
+
+    @field_validator("provider_url")
+    @classmethod
+    def _check_provider(cls, value: str | None) -> str | None:
+        return None if value is None else _check_absolute_url(value).rstrip("/")
+
+    @property
+    def members(self) -> list[StaffMember]:
+        """Everyone who may sign in: staff and operators."""
+        return [*self.staff, *self.operators]
+
+
 # --------------------------------------------------------------------------- branding
 
 #: What the accent colour is used on (idp.css): white button text on it, and it as link and
@@ -875,6 +955,7 @@ class Settings(_Strict):
     tokens: TokenSettings = Field(default_factory=TokenSettings)
     keys: KeySettings = Field(default_factory=KeySettings)
     demo: DemoSettings = Field(default_factory=DemoSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     # A shared test deployment (https, but no real users): only then may an https issuer have
     # the BankID simulator, the demo or the demo CIBA client; `idp check-config` and `idp
     # serve` refuse them otherwise (idp.config.embedded.unsafe_deployment).
