@@ -114,7 +114,7 @@ def embedded_default(host: str = "127.0.0.1", port: int = 8000) -> Settings:
                 "client_name": CONSOLE_CLIENT_NAME,
                 "client_secret": console_secret,
                 "redirect_uris": [f"{issuer}/console/callback"],
-                "post_logout_redirect_uris": [f"{issuer}/console/"],
+                "post_logout_redirect_uris": [f"{issuer}/console/?out=1"],
                 "grant_types": ["authorization_code", CIBA_GRANT],
                 "backchannel_token_delivery_mode": "poll",
                 "scope": "openid profile ssn",

@@ -311,7 +311,7 @@ class ConsoleApp:
             end_session = None
         if end_session is not None:
             params = {"client_id": self.console.client_id}
-            back = f"{self.issuer}/console/"
+            back = f"{self.issuer}/console/?out=1"
             client = self.registry.client(self.console.client_id)
             if (
                 self.console.provider_url is None
@@ -615,7 +615,7 @@ class ConsoleApp:
         shown = [
             {
                 "time": _when(row.get("requested_at")),
-                "outcome": str(row.get("outcome", "")),
+                "outcome": _outcome(row),
                 "reference": reference(
                     row.get("subject") if isinstance(row.get("subject"), str) else None
                 ),
@@ -666,6 +666,15 @@ class ConsoleApp:
             status_code=status_code,
             locale=locale,
         )
+
+
+def _outcome(row: dict[str, Any]) -> str:
+    """An audit row's outcome as the history shows it: a denial by its reason when the
+    provider recorded one the console names (the caller declined the call, or cancelled)."""
+    outcome = str(row.get("outcome", ""))
+    if outcome == "denied" and row.get("detail") in DENIED:
+        return str(DENIED[str(row["detail"])])
+    return outcome
 
 
 def _when(value: Any) -> str:

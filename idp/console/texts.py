@@ -188,6 +188,11 @@ i18n.register(
         "console.outcome.approved": {"sv": "Godkänd", "en": "Approved"},
         "console.outcome.redeemed": {"sv": "Godkänd", "en": "Approved"},
         "console.outcome.denied": {"sv": "Nekad", "en": "Denied"},
+        "console.outcome.declined": {"sv": "Inte i samtal", "en": "Not on a call"},
+        "console.outcome.cancelled": {
+            "sv": "Avbruten av kunden",
+            "en": "Cancelled by the customer",
+        },
         "console.outcome.expired": {"sv": "Gick ut", "en": "Expired"},
         "console.outcome.failed": {"sv": "Misslyckades", "en": "Failed"},
         "console.outcome.rejected": {"sv": "Avvisad", "en": "Rejected"},

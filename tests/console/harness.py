@@ -27,7 +27,7 @@ def console_client(**extra):
         "client_name": "Console",
         "client_secret": CONSOLE_SECRET,
         "redirect_uris": [f"{ISSUER}/console/callback"],
-        "post_logout_redirect_uris": [f"{ISSUER}/console/"],
+        "post_logout_redirect_uris": [f"{ISSUER}/console/?out=1"],
         "grant_types": ["authorization_code", CIBA_GRANT],
         "backchannel_token_delivery_mode": "poll",
         "scope": "openid profile ssn",

@@ -97,5 +97,10 @@ async def test_sign_out_needs_the_csrf_token_and_ends_the_session(console_app, c
     out = await b.http.post("/console/logout", data={"csrf": await b.csrf()})
     assert out.status_code == 303
     assert out.headers["location"].startswith("https://id.example.com/logout?client_id=console")
+    # Back to the console's "signed out" note, registered as a post-logout address.
+    assert (
+        "post_logout_redirect_uri=https%3A%2F%2Fid.example.com%2Fconsole%2F%3Fout%3D1"
+        in (out.headers["location"])
+    )
     assert (await b.http.get("/console/history")).status_code == 401
     assert "console sign-out: staff" in caplog.text
