@@ -425,7 +425,9 @@ class ConsoleApp:
                 "expires_at": now + expires_in,
                 "state": "pending",
                 "result": None,
-                "signed": bool(values["sign"]),
+                # What the caller is to sign, as a digest: the approval is checked against it
+                # (the text itself stays out of the store).
+                "sign_digest": _digest(values["sign"]) if values["sign"] else None,
             },
             expires_in + RESULT_SECONDS,
         )
@@ -489,7 +491,7 @@ class ConsoleApp:
         rec = dict(rec)
         try:
             tokens = await self.provider.poll(rec["auth_req_id"])
-            rec["result"] = await self._result(tokens)
+            rec["result"] = await self._result(tokens, rec.get("sign_digest"))
             rec["state"] = "approved"
         except ProviderError as exc:
             self._note_error(rec, exc)
@@ -519,17 +521,24 @@ class ConsoleApp:
         else:
             rec["state"] = "error"
 
-    async def _result(self, tokens: dict[str, Any]) -> dict[str, Any]:
+    async def _result(self, tokens: dict[str, Any], sign_digest: str | None) -> dict[str, Any]:
         """What the staff member sees of an approved caller: the verified name, and the birth
         date and age when console.scopes release them. The ID token is verified first, and
-        userinfo must name the same `sub`."""
+        userinfo must name the same `sub`. A request with a text to sign is approved only
+        when the token response grants (RFC 9396 §7) a signature of exactly that text."""
+        if sign_digest is not None and not _signed(tokens, sign_digest):
+            raise ProviderError("invalid_response", "the approval does not grant the signature")
         claims = await self.provider.verify_id_token(str(tokens.get("id_token", "")))
         info = await self.provider.userinfo(str(tokens.get("access_token", "")))
         if info.get("sub") != claims["sub"]:
             raise ProviderError("invalid_response", "userinfo names another sub")
         given, family = info.get("given_name"), info.get("family_name")
         name = f"{given} {family}" if given and family else info.get("name") or ""
-        result: dict[str, Any] = {"name": str(name), "reference": reference(str(claims["sub"]))}
+        result: dict[str, Any] = {
+            "name": str(name),
+            "reference": reference(str(claims["sub"])),
+            "signed": sign_digest is not None,
+        }
         born = info.get("birthdate")
         if isinstance(born, str):
             result["birthdate"] = born
@@ -666,6 +675,18 @@ class ConsoleApp:
             status_code=status_code,
             locale=locale,
         )
+
+
+def _signed(tokens: dict[str, Any], sign_digest: str) -> bool:
+    """Whether the token response's authorization_details grant a signature of the text."""
+    granted = tokens.get("authorization_details")
+    return isinstance(granted, list) and any(
+        isinstance(d, dict)
+        and d.get("type") == SIGN
+        and isinstance(d.get("text"), str)
+        and hmac.compare_digest(_digest(d["text"]), sign_digest)
+        for d in granted
+    )
 
 
 def _outcome(row: dict[str, Any]) -> str:

@@ -159,6 +159,11 @@ i18n.register(
             "en": "The answer could not be fetched or verified",
         },
         "console.verified": {"sv": "Kontrollerat av tjänsten", "en": "Verified by the service"},
+        "console.signed": {"sv": "Signering", "en": "Signature"},
+        "console.signed_yes": {
+            "sv": "Kunden har signerat texten",
+            "en": "The customer signed the text",
+        },
         "console.name": {"sv": "Namn", "en": "Name"},
         "console.birthdate": {"sv": "Födelsedatum", "en": "Date of birth"},
         "console.age": {"sv": "Ålder", "en": "Age"},

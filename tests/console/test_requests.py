@@ -233,3 +233,36 @@ async def test_a_provider_that_cannot_answer_now_leaves_the_request_open(console
     await caller(console_app, BJORN)
     body, _ = await follow(staff, clock, path, ("approved",))
     assert body["final"]
+
+
+async def test_a_text_to_sign_goes_to_the_callers_app_and_its_signature_is_shown(
+    console_app, clock, staff
+):
+    """The form's text to sign becomes RFC 9396 authorization_details: BankID /phone/sign with
+    that text; the request is approved only with the signature granted in the token response."""
+    from tests.ciba.harness import simulator_book
+
+    text = "Jag godkänner att adressen ändras till Storgatan 1."
+    path = request_path(await staff.ask(BJORN, sign=text))
+    (order,) = [o for o in simulator_book(console_app)._orders.values() if o.kind.is_phone]
+    assert str(order.kind) == "phone/sign" and order.visible_text == text
+    await caller(console_app, BJORN)
+    await follow(staff, clock, path, ("approved",))
+    page = await staff.http.get(path)
+    assert '<dd id="verified-signed">The customer signed the text</dd>' in page.text
+    assert text not in str(await console_app.state.runtime.store.get(REQUEST, path.rsplit("/", 1)[1]))
+
+
+async def test_an_approval_without_the_signature_is_not_taken_for_one(console_app, clock, staff):
+    """A token response that does not grant the signature asked for is an error, not an
+    approval (the console checks, it does not trust)."""
+    from idp.console import app as console_module
+
+    path = request_path(await staff.ask(BJORN, sign="Text A"))
+    rid = path.rsplit("/", 1)[1]
+    store = console_app.state.runtime.store
+    record = await store.get(REQUEST, rid)
+    await store.update(REQUEST, rid, {**record, "sign_digest": console_module._digest("Text B")})
+    await caller(console_app, BJORN)
+    body, _ = await follow(staff, clock, path, ("approved", "error"))
+    assert body["state"] == "error"
