@@ -250,7 +250,9 @@ async def test_a_text_to_sign_goes_to_the_callers_app_and_its_signature_is_shown
     await follow(staff, clock, path, ("approved",))
     page = await staff.http.get(path)
     assert '<dd id="verified-signed">The customer signed the text</dd>' in page.text
-    assert text not in str(await console_app.state.runtime.store.get(REQUEST, path.rsplit("/", 1)[1]))
+    assert text not in str(
+        await console_app.state.runtime.store.get(REQUEST, path.rsplit("/", 1)[1])
+    )
 
 
 async def test_an_approval_without_the_signature_is_not_taken_for_one(console_app, clock, staff):
