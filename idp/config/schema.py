@@ -199,6 +199,16 @@ GrantType = Annotated[str, AfterValidator(_check_grant_type)]
 # --------------------------------------------------------------------------- models
 
 
+def wrap_secret(value: Any, min_length: int) -> Any:
+    """A configured secret as a `Secret` (None stays None): a random string of at least
+    `min_length` characters."""
+    if value is None or isinstance(value, Secret):
+        return value
+    if not isinstance(value, str) or len(value) < min_length:
+        raise ValueError(f"expected a random string of at least {min_length} characters")
+    return Secret(value)
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
@@ -685,9 +695,7 @@ class LimitsSettings(_Strict):
     client_auth_failures: RateLimit = Field(default_factory=lambda: RateLimit(count=30))
     # CIBA requests and person-restricted BankID orders per person (keyed by an HMAC of the
     # personal number): a client cannot push-bomb someone's phone.
-    per_person: RateLimit = Field(
-        default_factory=lambda: RateLimit(count=5, window_seconds=600)
-    )
+    per_person: RateLimit = Field(default_factory=lambda: RateLimit(count=5, window_seconds=600))
     # BankID logins waiting at once (an order started, not yet ended), per address and in all.
     pending_logins_per_address: int = Field(default=20, ge=1, le=1_000_000)
     pending_logins_total: int = Field(default=5000, ge=1, le=10_000_000)
@@ -776,11 +784,7 @@ class ConsoleSettings(_Strict):
     @field_validator("client_secret", "staff_key", mode="before")
     @classmethod
     def _wrap_secret(cls, value: Any) -> Any:
-        if value is None or isinstance(value, Secret):
-            return value
-        if not isinstance(value, str) or len(value) < 16:
-            raise ValueError("expected a random string of at least 16 characters")
-        return Secret(value)
+        return wrap_secret(value, 16)
 
     @field_validator("provider_url")
     @classmethod
@@ -990,11 +994,7 @@ class Settings(_Strict):
     @field_validator("secret_key", mode="before")
     @classmethod
     def _wrap_secret(cls, value: Any) -> Any:
-        if value is None or isinstance(value, Secret):
-            return value
-        if not isinstance(value, str) or len(value) < 32:
-            raise ValueError("expected a random string of at least 32 characters")
-        return Secret(value)
+        return wrap_secret(value, 32)
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -42,7 +42,7 @@ from idp.console import texts as _texts  # noqa: F401 - registers the console's 
 from idp.console.provider import Provider, ProviderError
 from idp.console.staff import StaffIdentity, identify, personal_number_of, wants_personal_number
 from idp.store.ttl import TTLStore
-from idp.web import i18n
+from idp.web import clear_cookie, i18n, set_cookie
 from idp.web.templating import Templates
 
 log = logging.getLogger("idp.console")
@@ -166,18 +166,10 @@ class ConsoleApp:
         return isinstance(token, str) and hmac.compare_digest(token.encode(), session.csrf.encode())
 
     def _set_cookie(self, response: Response, name: str, value: str, max_age: int) -> None:
-        response.set_cookie(
-            name,
-            value,
-            max_age=max_age,
-            path="/",
-            secure=self.secure,
-            httponly=True,
-            samesite="lax",
-        )
+        set_cookie(response, name, value, secure=self.secure, max_age=max_age)
 
     def _clear_cookie(self, response: Response, name: str) -> None:
-        response.delete_cookie(name, path="/", secure=self.secure, httponly=True, samesite="lax")
+        clear_cookie(response, name, secure=self.secure)
 
     async def _signed_out(self, request: Request, key: str = "console.session_expired") -> Response:
         """A page for a request without a (live) session: the sign-in page with a note."""

@@ -4,7 +4,7 @@ What other packages may use. The modules `errors`, `i18n` and `overload` are pub
 """
 
 from idp.web.client_address import ClientAddress
-from idp.web.cookies import Cookies
+from idp.web.cookies import Cookies, clear_cookie, set_cookie
 from idp.web.errors import error_page
 from idp.web.headers import SecurityPolicy
 from idp.web.static import Branding, PackageStaticFiles
@@ -17,6 +17,7 @@ __all__ = [
     "PackageStaticFiles",
     "SecurityPolicy",
     "Templates",
+    "clear_cookie",
     "error_page",
     "errors",
     "i18n",
@@ -24,4 +25,5 @@ __all__ = [
     "markdown",
     "overload",
     "ratelimit",
+    "set_cookie",
 ]

@@ -15,6 +15,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 
+def set_cookie(
+    response: Response, name: str, value: str, *, secure: bool, max_age: int | None = None
+) -> None:
+    """Our cookies' one shape: whole site (a ``__Host-`` name needs Path=/), HttpOnly,
+    SameSite=Lax, Secure on https."""
+    response.set_cookie(
+        name, value, max_age=max_age, path="/", secure=secure, httponly=True, samesite="lax"
+    )
+
+
+def clear_cookie(response: Response, name: str, *, secure: bool) -> None:
+    response.delete_cookie(name, path="/", secure=secure, httponly=True, samesite="lax")
+
+
 class Cookies:
     def __init__(self, *, secure: bool, signing_key: bytes = b"") -> None:
         self.secure = secure
@@ -25,18 +39,10 @@ class Cookies:
         self.device = f"{prefix}idp_device"
 
     def set(self, response: Response, name: str, value: str, max_age: int | None = None) -> None:
-        response.set_cookie(
-            name,
-            value,
-            max_age=max_age,
-            path="/",
-            secure=self.secure,
-            httponly=True,
-            samesite="lax",
-        )
+        set_cookie(response, name, value, secure=self.secure, max_age=max_age)
 
     def clear(self, response: Response, name: str) -> None:
-        response.delete_cookie(name, path="/", secure=self.secure, httponly=True, samesite="lax")
+        clear_cookie(response, name, secure=self.secure)
 
     def browser_id(self, request: Request) -> str | None:
         value = request.cookies.get(self.browser)
