@@ -55,12 +55,14 @@ LOGIN = "login"
 #: The due queue of session deadlines (keyed by sid), and the marker that claims an ending.
 WATCH = "sso-watch"
 ENDING = "sso-ending"
-#: How long a session's entry outlives its lifetime, for the sweep to end it.
-GRACE = 300.0
+#: How long a session's entry outlives its lifetime, for the sweep to end it: the sweep runs
+#: every 2 s on every instance, and a watch claimed by an instance that died is due again after
+#: WATCH_LEASE; short, so that what a session leaves in the store is gone soon after it.
+GRACE = 60.0
 #: How long a claimed watch stays with the instance that claimed it; how long a claimed
 #: ending holds off the others (a failed ending is released at once).
 WATCH_LEASE = 30.0
-ENDING_TTL = 60.0
+ENDING_TTL = 30.0
 #: Watches claimed at most per sweep.
 SWEEP_BATCH = 100
 
