@@ -315,6 +315,11 @@ def test_embedded_default_serves_and_logs_a_person_in(installed, serve):
     assert httpx.get(f"{base}/static/__init__.py").status_code == 404  # the package marker
     simulator_page = httpx.get(f"{base}/bankid-simulator/")
     assert simulator_page.status_code == 200 and "BankID" in simulator_page.text
+    # The customer-service console, with its stylesheet and script from the install.
+    console = httpx.get(f"{base}/console/")
+    assert console.status_code == 200 and 'id="console-sign-in"' in console.text
+    for asset in ("css/console.css", "js/console.js"):
+        assert httpx.get(f"{base}/static/{asset}").status_code == 200, asset
     result = _login_through_the_demo(base, installed.home)
     assert result.status_code == 200, result.text[:2000]
     assert "Logged in as Anna Andersson" in result.text
@@ -441,6 +446,27 @@ def test_check_config_on_the_example_file_with_python_dash_m(installed):
     assert out.returncode == 2, out.stderr
     assert "1 problem(s)" in out.stderr, out.stderr
     assert "idp.yaml: bankid.certificate: cannot read /run/secrets/bankid-rp.p12" in out.stderr
+
+
+def test_console_staff_hash_and_sessions_revoke_run_from_the_install(installed):
+    """The two commands of the console and of ending sessions, from an empty folder."""
+    import hmac as hmac_mod
+    from hashlib import sha256
+
+    key = "staff-key-0123456789abcdef"
+    config = installed.home / "console.yaml"
+    config.write_text(
+        yaml.safe_dump({"issuer": "http://127.0.0.1:9", "console": {"staff_key": key}}),
+        encoding="utf-8",
+    )
+    out = installed.idp("console-staff-hash", "--config", config, input="19850101-2382\n")
+    digest = hmac_mod.new(key.encode(), b"198501012382", sha256).hexdigest()
+    assert out.stdout.strip() == f"personal_number_hmac: hmac-sha256:{digest}", out.stdout
+    assert "198501012382" not in out.stdout + out.stderr
+    # Without a shared store there are no sessions to reach from outside the serving process.
+    out = installed.idp("sessions", "revoke", "--config", config, "--sub", "x", check=False)
+    assert out.returncode == 2 and "redis_url" in out.stderr, out
+    assert "Traceback" not in out.stderr
 
 
 def test_a_broken_install_says_what_is_missing_in_one_line(installed):
