@@ -134,14 +134,16 @@ class Provider:
 
     async def verify_id_token(self, id_token: str, nonce: str | None = None) -> dict[str, Any]:
         """OIDC Core §3.1.3.7 (and CIBA Core §10.2, which names no nonce): the signature with a
-        key from jwks_uri, iss, aud, exp (by the injected clock) and, when given, nonce."""
+        key from jwks_uri, iss, aud, exp (by the injected clock) and, when given, nonce. The
+        algorithm is the key's (its JWK's ``alg``, or its type's), never the token's own word
+        for it (RFC 8725 §3.1)."""
         try:
             header = jwt.get_unverified_header(id_token)
             key = await self._key(str(header["kid"]))
             claims: dict[str, Any] = jwt.decode(
                 id_token,
-                key,
-                algorithms=[str(header["alg"])],
+                key.key,
+                algorithms=[key.algorithm_name],
                 audience=self.client_id,
                 issuer=self.issuer,
                 options={"verify_exp": False, "verify_iat": False, "require": ["exp", "iat"]},
@@ -154,7 +156,7 @@ class Provider:
             raise ProviderError("invalid_id_token", "the nonce does not match")
         return claims
 
-    async def _key(self, kid: str) -> Any:
+    async def _key(self, kid: str) -> jwt.PyJWK:
         for refetch in (False, True):
             if refetch or not self._fresh(self._jwks):
                 async with self._http() as http:
@@ -163,7 +165,7 @@ class Provider:
             assert self._jwks is not None
             for jwk in self._jwks.value.get("keys", []):
                 if isinstance(jwk, dict) and jwk.get("kid") == kid:
-                    return jwt.PyJWK.from_dict(jwk).key
+                    return jwt.PyJWK.from_dict(jwk)
         raise KeyError(kid)
 
     # ------------------------------------------------------------------ CIBA
