@@ -26,6 +26,7 @@ from idp.config.schema import (
     CIBA_GRANT,
     DEFAULT_SCOPES,
     GRANT_TYPES_CONTEXT,
+    NATURAL_PERSON_NUMBER_SCOPE,
     ClientSettings,
     Settings,
     fapi2_problems,
@@ -323,9 +324,6 @@ def unknown_grant_types(settings: Settings, known: Collection[str]) -> list[Conf
 
 # --------------------------------------------------------------------------- the console
 
-#: The scope of the personal number in the OIDC Sweden claim names (ssn is the older one).
-NATURAL_PERSON_NUMBER_SCOPE = "https://id.oidc.se/scope/naturalPersonNumber"
-
 
 def console_issues(settings: Settings, clients: Sequence[ClientSettings]) -> list[ConfigIssue]:
     """The rules between console: and the rest (idp.console). Its client is checked here only
@@ -382,8 +380,9 @@ def console_issues(settings: Settings, clients: Sequence[ClientSettings]) -> lis
         issues.append(
             ConfigIssue("console.scopes", f"beyond its client's scope: {' '.join(beyond)}")
         )
-    hashed = any(m.personal_number_hmac for m in console.members)
-    if hashed and not {"ssn", NATURAL_PERSON_NUMBER_SCOPE} & set(client.scopes):
+    if console.names_by_personal_number and not {"ssn", NATURAL_PERSON_NUMBER_SCOPE} & set(
+        client.scopes
+    ):
         issues.append(
             ConfigIssue(where, "staff named by personal_number_hmac need scope ssn on the client")
         )

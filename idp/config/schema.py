@@ -723,6 +723,11 @@ class EvidenceSettings(_Strict):
 
 # --------------------------------------------------------------------------- console
 
+#: The OIDC Sweden scope and claim of the personal number (Swedish OIDC Claims §2, §3); the
+#: older names are the scope and claim ``ssn``.
+NATURAL_PERSON_NUMBER_SCOPE: Final = "https://id.oidc.se/scope/naturalPersonNumber"
+PERSONAL_IDENTITY_NUMBER_CLAIM: Final = "https://id.oidc.se/claim/personalIdentityNumber"
+
 #: How a staff entry names a person by personal number without holding it (idp.console):
 #: ``hmac-sha256:`` and the hex HMAC-SHA256, under console.staff_key, of the 12 digits.
 STAFF_HMAC_PREFIX: Final = "hmac-sha256:"
@@ -795,6 +800,11 @@ class ConsoleSettings(_Strict):
     def members(self) -> list[StaffMember]:
         """Everyone who may sign in: staff and operators."""
         return [*self.staff, *self.operators]
+
+    @property
+    def names_by_personal_number(self) -> bool:
+        """Whether an entry names its person by personal number (sign-in then needs it)."""
+        return any(m.personal_number_hmac for m in self.members)
 
 
 # --------------------------------------------------------------------------- branding

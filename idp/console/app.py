@@ -40,7 +40,7 @@ from idp.clock import Clock, SystemClock
 from idp.config import Registry, Settings
 from idp.console import texts as _texts  # noqa: F401 - registers the console's words
 from idp.console.provider import Provider, ProviderError
-from idp.console.staff import StaffIdentity, identify, personal_number_of, wants_personal_number
+from idp.console.staff import StaffIdentity, identify, personal_number_of
 from idp.store.ttl import TTLStore
 from idp.web import clear_cookie, i18n, set_cookie
 from idp.web.templating import Templates
@@ -203,7 +203,7 @@ class ConsoleApp:
             LOGIN, state, {"verifier": verifier, "nonce": nonce, "binding": _digest(browser)}, ttl
         )
         scope = "openid profile"
-        if wants_personal_number(self.console):
+        if self.console.names_by_personal_number:
             scope += " ssn"
         query = urlencode(
             {
@@ -246,7 +246,7 @@ class ConsoleApp:
                 str(tokens.get("id_token", "")), entry.value["nonce"]
             )
             info: dict[str, Any] = {}
-            if wants_personal_number(self.console) and personal_number_of(claims) is None:
+            if self.console.names_by_personal_number and personal_number_of(claims) is None:
                 info = await self.provider.userinfo(str(tokens.get("access_token", "")))
                 if info.get("sub") != claims["sub"]:
                     raise ProviderError("invalid_response", "userinfo names another sub")

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from idp.authn.personal_number import InvalidPersonalNumber, parse
-from idp.config import ConsoleSettings, StaffMember, staff_hmac
+from idp.config import PERSONAL_IDENTITY_NUMBER_CLAIM, ConsoleSettings, StaffMember, staff_hmac
 
 #: The claims that carry the personal number (the scope ssn, or OIDC Sweden's name).
-NUMBER_CLAIMS = ("ssn", "https://id.oidc.se/claim/personalIdentityNumber")
+NUMBER_CLAIMS = ("ssn", PERSONAL_IDENTITY_NUMBER_CLAIM)
 
 
 @dataclass(frozen=True)
@@ -62,8 +62,3 @@ def identify(
     if member is None:
         return None
     return StaffIdentity(sub=sub, name=member.name, operator=operator is not None)
-
-
-def wants_personal_number(console: ConsoleSettings) -> bool:
-    """Whether any entry names its person by personal number (sign-in then asks for ssn)."""
-    return any(m.personal_number_hmac for m in console.members)

@@ -34,11 +34,16 @@ from typing import Any, Final
 
 from idp.authn import safejson
 from idp.authn.approval import EVIDENCE_CLAIMS
-from idp.config import ClientSettings, Registrations
+from idp.config import (
+    NATURAL_PERSON_NUMBER_SCOPE,
+    PERSONAL_IDENTITY_NUMBER_CLAIM,
+    ClientSettings,
+    Registrations,
+)
 
-SCOPE_NATURAL_PERSON_NUMBER: Final = "https://id.oidc.se/scope/naturalPersonNumber"
+SCOPE_NATURAL_PERSON_NUMBER: Final = NATURAL_PERSON_NUMBER_SCOPE
 SCOPE_NATURAL_PERSON_INFO: Final = "https://id.oidc.se/scope/naturalPersonInfo"
-PERSONAL_IDENTITY_NUMBER: Final = "https://id.oidc.se/claim/personalIdentityNumber"
+PERSONAL_IDENTITY_NUMBER: Final = PERSONAL_IDENTITY_NUMBER_CLAIM
 COORDINATION_NUMBER: Final = "https://id.oidc.se/claim/coordinationNumber"
 AUTHN_PROVIDER: Final = "https://id.oidc.se/claim/authnProvider"
 DEVICE_IP: Final = "https://id.oidc.se/claim/deviceIp"
