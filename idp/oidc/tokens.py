@@ -207,16 +207,18 @@ def _grant_of(grant_id: Any) -> list[Any]:
 # running it on SQLite).
 _SELECT_GRANT = select(*_GRANT_COLUMNS).where(GRANTS.c.id == bindparam("p_grant_id"))
 _INSERT_REFRESH_TOKEN = insert(REFRESH_TOKENS)
+# A refresh token that may be used: this one (by its hash), unused, the client's, unexpired,
+# and, when bound to a DPoP key (RFC 9449 §5), presented with a proof of that key.
+_USABLE_REFRESH_TOKEN = (
+    REFRESH_TOKENS.c.token_hash == bindparam("p_hash"),
+    REFRESH_TOKENS.c.used_at.is_(None),
+    REFRESH_TOKENS.c.client_id == bindparam("p_client_id"),
+    REFRESH_TOKENS.c.expires_at > bindparam("p_now"),
+    or_(REFRESH_TOKENS.c.jkt.is_(None), REFRESH_TOKENS.c.jkt == bindparam("p_jkt")),
+)
 _CLAIM_REFRESH_TOKEN = (
     update(REFRESH_TOKENS)
-    .where(
-        REFRESH_TOKENS.c.token_hash == bindparam("p_hash"),
-        REFRESH_TOKENS.c.used_at.is_(None),
-        REFRESH_TOKENS.c.client_id == bindparam("p_client_id"),
-        REFRESH_TOKENS.c.expires_at > bindparam("p_now"),
-        # RFC 9449 §5: a bound token only with a proof of its key.
-        or_(REFRESH_TOKENS.c.jkt.is_(None), REFRESH_TOKENS.c.jkt == bindparam("p_jkt")),
-    )
+    .where(*_USABLE_REFRESH_TOKEN)
     .values(used_at=bindparam("p_used_at"))
     .returning(
         REFRESH_TOKENS.c.grant_id,
@@ -256,13 +258,7 @@ _KEEP_REFRESH_TOKEN = select(
     REFRESH_TOKENS.c.grant_id,
     REFRESH_TOKENS.c.scope.label("token_scope"),
     *_grant_of(REFRESH_TOKENS.c.grant_id),
-).where(
-    REFRESH_TOKENS.c.token_hash == bindparam("p_hash"),
-    REFRESH_TOKENS.c.used_at.is_(None),
-    REFRESH_TOKENS.c.client_id == bindparam("p_client_id"),
-    REFRESH_TOKENS.c.expires_at > bindparam("p_now"),
-    or_(REFRESH_TOKENS.c.jkt.is_(None), REFRESH_TOKENS.c.jkt == bindparam("p_jkt")),
-)
+).where(*_USABLE_REFRESH_TOKEN)
 _SELECT_REFRESH_TOKEN = select(
     REFRESH_TOKENS.c.grant_id,
     REFRESH_TOKENS.c.client_id,
