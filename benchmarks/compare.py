@@ -815,45 +815,58 @@ def comparisons(entries: list[Entry]) -> list[tuple[Entry, Entry]]:
     return pairs
 
 
+def table_head(first: str) -> str:
+    """The header line of a figures table (and a rule under it), `first` naming the rows."""
+    head = (
+        f"{first:<26}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'CPU ms/req':>12}  {'rounds (CPU ms/req)':<22}{'loadgen ms/req':>15}{'core%':>7}"
+    )
+    return head + "\n" + "-" * len(head)
+
+
+def figures_row(label: str, f: Figures) -> str:
+    """One server's row of a scenario: req/s, latency, CPU per request (each round), the load
+    generator's cost, and notes of errors or a pool that ran out."""
+    notes = []
+    errors = sum(r.errors for r in f.rounds)
+    if errors:
+        notes.append(f"{errors} errors, e.g. {f.rounds[-1].first_error or '?'}")
+    if any(r.ran_out for r in f.rounds):
+        notes.append("ran out of codes")
+    return (
+        f"  {label:<24}{f.rps:>9.0f}{f.latency_ms(50):>9.2f}{f.latency_ms(99):>9.2f}"
+        f"{f.cpu_ms:>12.3f}  {f.spread():<22}{f.loadgen_ms:>15.3f}{f.loadgen_share:>7.0f}"
+        + (f"  [{'; '.join(notes)}]" if notes else "")
+    )
+
+
+def ratios_row(label: str, f: Figures, base: Figures) -> str:
+    """`f` over `base`: req/s, p50, p99 and CPU per request."""
+    return (
+        f"  {label:<24}{ratio(f.rps, base.rps):>9}"
+        f"{ratio(f.latency_ms(50), base.latency_ms(50)):>9}"
+        f"{ratio(f.latency_ms(99), base.latency_ms(99)):>9}"
+        f"{ratio(f.cpu_ms, base.cpu_ms):>12}   (ratios)"
+    )
+
+
 def report(
     title: str, entries: list[Entry], results: dict[tuple[str, str], Figures], scenarios: list[str]
 ) -> None:
     print(f"\n== {title}")
-    head = (
-        f"{'scenario / peer':<26}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
-        f"{'CPU ms/req':>12}  {'rounds (CPU ms/req)':<22}{'loadgen ms/req':>15}{'core%':>7}"
-    )
-    print(head)
-    print("-" * len(head))
+    print(table_head("scenario / peer"))
     for scenario in scenarios:
         print(TITLES[scenario])
         for entry in entries:
             f = results.get((scenario, entry.label))
-            if f is None or not f.rounds:
-                continue
-            notes = []
-            errors = sum(r.errors for r in f.rounds)
-            if errors:
-                notes.append(f"{errors} errors, e.g. {f.rounds[-1].first_error or '?'}")
-            if any(r.ran_out for r in f.rounds):
-                notes.append("ran out of codes")
-            print(
-                f"  {entry.label:<24}{f.rps:>9.0f}{f.latency_ms(50):>9.2f}{f.latency_ms(99):>9.2f}"
-                f"{f.cpu_ms:>12.3f}  {f.spread():<22}{f.loadgen_ms:>15.3f}{f.loadgen_share:>7.0f}"
-                + (f"  [{'; '.join(notes)}]" if notes else "")
-            )
+            if f is not None and f.rounds:
+                print(figures_row(entry.label, f))
         for entry, ref in comparisons(entries):
             f = results.get((scenario, entry.label))
             base = results.get((scenario, ref.label))
             if f is None or base is None or not f.rounds or not base.rounds:
                 continue
-            label = f"{entry.label}/{ref.label}"
-            print(
-                f"  {label:<24}{ratio(f.rps, base.rps):>9}"
-                f"{ratio(f.latency_ms(50), base.latency_ms(50)):>9}"
-                f"{ratio(f.latency_ms(99), base.latency_ms(99)):>9}"
-                f"{ratio(f.cpu_ms, base.cpu_ms):>12}   (ratios)"
-            )
+            print(ratios_row(f"{entry.label}/{ref.label}", f, base))
 
 
 def scaling(

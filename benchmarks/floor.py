@@ -625,40 +625,18 @@ async def run_all(args: argparse.Namespace, runners: list[Runner]) -> dict[tuple
 def report(args: argparse.Namespace, runners: list[Runner], results: dict[tuple[str, str], Any]):
     print(f"\n== {args.connections} connections, {args.rounds} rounds x {args.duration:g} s "
           f"(+{args.warmup:g} s warm-up)")  # fmt: skip
-    head = (
-        f"{'scenario / server':<26}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
-        f"{'CPU ms/req':>12}  {'rounds (CPU ms/req)':<22}{'loadgen ms/req':>15}{'core%':>7}"
-    )
-    print(head)
-    print("-" * len(head))
+    print(compare.table_head("scenario / server"))
     for scenario in args.scenarios:
         print(TITLES[scenario])
         for runner in runners:
             f = results.get((scenario, runner.label))
-            if f is None or not f.rounds:
-                continue
-            notes = []
-            errors = sum(r.errors for r in f.rounds)
-            if errors:
-                notes.append(f"{errors} errors, e.g. {f.rounds[-1].first_error or '?'}")
-            if any(r.ran_out for r in f.rounds):
-                notes.append("ran out of codes")
-            print(
-                f"  {runner.label:<24}{f.rps:>9.0f}{f.latency_ms(50):>9.2f}"
-                f"{f.latency_ms(99):>9.2f}{f.cpu_ms:>12.3f}  {f.spread():<22}"
-                f"{f.loadgen_ms:>15.3f}{f.loadgen_share:>7.0f}"
-                + (f"  [{'; '.join(notes)}]" if notes else "")
-            )
+            if f is not None and f.rounds:
+                print(compare.figures_row(runner.label, f))
         pairs = [("py-floor", "node-floor"), ("idp", "node")]
         for a, b in pairs:
             fa, fb = results.get((scenario, a)), results.get((scenario, b))
             if fa and fb and fa.rounds and fb.rounds:
-                print(
-                    f"  {a + '/' + b:<24}{compare.ratio(fa.rps, fb.rps):>9}"
-                    f"{compare.ratio(fa.latency_ms(50), fb.latency_ms(50)):>9}"
-                    f"{compare.ratio(fa.latency_ms(99), fb.latency_ms(99)):>9}"
-                    f"{compare.ratio(fa.cpu_ms, fb.cpu_ms):>12}   (ratios)"
-                )
+                print(compare.ratios_row(f"{a}/{b}", fa, fb))
 
 
 def overheads(args: argparse.Namespace, results: dict[tuple[str, str], Any]) -> None:
