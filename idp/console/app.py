@@ -43,6 +43,7 @@ from idp.console.provider import Provider, ProviderError
 from idp.console.staff import StaffIdentity, identify, personal_number_of
 from idp.store.ttl import TTLStore
 from idp.web import clear_cookie, i18n, set_cookie
+from idp.web.ratelimit import RateLimiter, Rule
 from idp.web.templating import Templates
 
 log = logging.getLogger("idp.console")
@@ -52,7 +53,8 @@ LOGIN = "console_login"
 REQUEST = "console_request"
 POLL_LEASE = "console_poll"
 STAFF_NAME = "console_staff"
-RATE = "console_rl"
+#: The limit of requests per staff member (console.requests_per_staff), by idp.web.ratelimit.
+STAFF_LIMIT = "console_staff"
 #: How long a finished request (and an approved caller's name) stays readable.
 RESULT_SECONDS = 300
 #: How long the operator view remembers the name of a staff member it saw sign in.
@@ -115,6 +117,16 @@ class ConsoleApp:
         #: network when console.provider_url is set. Set before the first request.
         self.transport = transport
         self._provider: Provider | None = None
+        rule = self.console.requests_per_staff
+        secret = self.console.client_secret
+        # The shared fixed-window counters; a staff member's sub appears in the store only as
+        # an HMAC under the console's secret.
+        self.limiter = RateLimiter(
+            store,
+            self.clock,
+            secret.get().encode() if secret is not None else b"",
+            {STAFF_LIMIT: Rule(rule.count, rule.window_seconds)},
+        )
 
     @property
     def provider(self) -> Provider:
@@ -378,9 +390,9 @@ class ConsoleApp:
         number, errors = self._check(values, locale)
         if errors or number is None:
             return self._form(request, session, values, errors, status_code=400)
-        wait = await self._count(session.staff.sub)
-        if wait is not None:
-            alert = i18n.translate("console.rate_staff", locale, seconds=wait)
+        limited = await self.limiter.hit(STAFF_LIMIT, session.staff.sub)
+        if limited is not None:
+            alert = i18n.translate("console.rate_staff", locale, seconds=limited.retry_after)
             return self._form(request, session, values, {}, alert=alert, status_code=429)
         data = {
             "scope": self.console.scopes,
@@ -448,18 +460,6 @@ class ConsoleApp:
             return self._form(request, session, values, {"sign": error}, status_code=400)
         alert = i18n.translate("console.refused", locale, error=exc.error)
         return self._form(request, session, values, {}, alert=alert, status_code=400)
-
-    async def _count(self, sub: str) -> int | None:
-        """Count a request of staff member `sub` (console.requests_per_staff, a fixed window);
-        the seconds to wait when over the limit, else None."""
-        rule = self.console.requests_per_staff
-        now = self.clock.now()
-        window = int(now // rule.window_seconds)
-        key = f"{_digest(sub)[:32]}:{window}"
-        count = await self.store.incr(RATE, key, rule.window_seconds + 1)
-        if count <= rule.count:
-            return None
-        return max(1, int((window + 1) * rule.window_seconds - now))
 
     # ------------------------------------------------------------------ a request's state
 
