@@ -7,8 +7,7 @@ emulated browsers, each with its own cookies and keep-alive connection, log in w
 GET /authorize, the start page, POST /bankid/start, GET /bankid/wait, and then poll
 GET /bankid/status as the page's script (static/js/bankid.js) does: first after the wait
 page's ``data-next-poll-ms``, then after each answer's ``next_poll_ms`` (``delayOf``: within
-200 ms..5 s, else 1 s, plus up to an eighth more at random, ``SPREAD``); after an error or no
-answer, backing off 1, 2, 4, 5 s (+-20%).
+200 ms..5 s, else 1 s); after an error or no answer, backing off 1, 2, 4, 5 s (+-20%).
 Logins ramp up over ``--ramp`` seconds; then ``--seconds`` are measured.
 
 The emulated page shows the QR code as bankid.js does (`QrPage`): it keeps the ``frames`` of
@@ -172,19 +171,13 @@ TICK_DELAY = 0.005
 _WAIT_ATTR = re.compile(r'data-(frames|elapsed-ms|next-poll-ms)="([^"]*)"')
 
 
-#: bankid.js ``SPREAD``: each page waits up to this much longer than ``next_poll_ms``, at random.
-SPREAD = 0.125
-
-
 def delay_of(ms: object) -> float:
-    """bankid.js ``delayOf``: the server's ``next_poll_ms`` within 200 ms..5 s, else 1 s; plus
-    up to an eighth more at random (``SPREAD``), so pages do not poll in step."""
+    """bankid.js ``delayOf``: the server's ``next_poll_ms`` within 200 ms..5 s, else 1 s."""
     try:
         n = float(ms)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        n = math.nan
-    base = min(max(n, 200.0), 5000.0) / 1000 if math.isfinite(n) and n > 0 else 1.0
-    return base * (1 + SPREAD * random.random())
+        return 1.0
+    return min(max(n, 200.0), 5000.0) / 1000 if math.isfinite(n) and n > 0 else 1.0
 
 
 class QrPage:
