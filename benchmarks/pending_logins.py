@@ -7,7 +7,8 @@ emulated browsers, each with its own cookies and keep-alive connection, log in w
 GET /authorize, the start page, POST /bankid/start, GET /bankid/wait, and then poll
 GET /bankid/status as the page's script (static/js/bankid.js) does: first after the wait
 page's ``data-next-poll-ms``, then after each answer's ``next_poll_ms`` (``delayOf``: within
-200 ms..5 s, else 1 s); after an error or no answer, backing off 1, 2, 4, 5 s (+-20%).
+200 ms..5 s, else 1 s, plus up to ``data-poll-spread`` more at random); after an error or no
+answer, backing off 1, 2, 4, 5 s (+-20%).
 Logins ramp up over ``--ramp`` seconds; then ``--seconds`` are measured.
 
 The emulated page shows the QR code as bankid.js does (`QrPage`): it keeps the ``frames`` of
@@ -168,16 +169,19 @@ class Step:
 
 #: The page's timer fires this long after a frame is due (bankid.js: ``+ 5`` ms).
 TICK_DELAY = 0.005
-_WAIT_ATTR = re.compile(r'data-(frames|elapsed-ms|next-poll-ms)="([^"]*)"')
+_WAIT_ATTR = re.compile(r'data-(frames|elapsed-ms|next-poll-ms|poll-spread)="([^"]*)"')
 
 
-def delay_of(ms: object) -> float:
-    """bankid.js ``delayOf``: the server's ``next_poll_ms`` within 200 ms..5 s, else 1 s."""
+def delay_of(ms: object, spread: float) -> float:
+    """bankid.js ``delayOf``: the server's ``next_poll_ms`` within 200 ms..5 s, else 1 s; plus
+    up to ``spread`` (the wait page's ``data-poll-spread``) more at random, so pages do not poll
+    in step."""
     try:
         n = float(ms)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        return 1.0
-    return min(max(n, 200.0), 5000.0) / 1000 if math.isfinite(n) and n > 0 else 1.0
+        n = math.nan
+    base = min(max(n, 200.0), 5000.0) / 1000 if math.isfinite(n) and n > 0 else 1.0
+    return base * (1 + spread * random.random())
 
 
 class QrPage:
@@ -272,6 +276,7 @@ class Browser:
         self.cookies: dict[str, str] = {}
         self.conn: Connection | None = None
         self.page = QrPage(step)
+        self.spread = 0.0  # the wait page's data-poll-spread
 
     async def request(
         self, kind: str, method: str, path: str, body: bytes = b"", expect: int = 200, **h: str
@@ -355,7 +360,8 @@ class Browser:
         if "frames" in attrs:
             frames = json.loads(html.unescape(attrs["frames"]))
             self.page.learn(frames, attrs.get("elapsed-ms"), sent, got)
-        return form["txn"], delay_of(attrs.get("next-poll-ms"))
+        self.spread = min(max(float(attrs.get("poll-spread") or 0), 0.0), 0.5)
+        return form["txn"], delay_of(attrs.get("next-poll-ms"), self.spread)
 
     async def run(self) -> None:
         started = await self.log_in()
@@ -393,7 +399,7 @@ class Browser:
                     page.learn(answer["frames"], answer.get("elapsed_ms"), sent, got)
                 hint = answer.get("next_poll_ms")
                 step.hinted += step.measuring and hint is not None
-                delay = delay_of(hint)
+                delay = delay_of(hint, self.spread)
                 if answer.get("state") not in ("pending", "return"):
                     step.ended[str(answer.get("state"))] += 1
                     return

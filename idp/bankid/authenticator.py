@@ -95,6 +95,11 @@ POLL_MARGIN = 0.03
 POLL_MIN_MS = 200
 POLL_MAX_MS = 1000
 POLL_MAX_QR_MS = 2000
+#: The page polls up to this fraction later than ``next_poll_ms``, at random (its
+#: ``data-poll-spread``, read by static/js/bankid.js): the next collect is due two seconds
+#: after this one, so pages whose answers came together (after a busy moment) would
+#: otherwise poll in step for good, in waves.
+POLL_SPREAD = 0.125
 #: A QR code's order fails (startFailed, RFA17B) when nobody scans it within about 30 s
 #: (reference 4.1 step 8); the page counts down to this, then renews the order itself (a new
 #: order, by a POST from its script) up to `QR_RENEWALS` times before asking for a click.
@@ -104,9 +109,10 @@ QR_RENEWALS = 3
 #: the order each one is due: the page changes frames on the order's one-second beat by its own
 #: timer, not when an answer arrives. Only frame texts (HMACs of future seconds), never the
 #: qrStartSecret, and only to the browser that started the order. Enough to cover the longest
-#: gap between a QR page's polls (`POLL_MAX_QR_MS`) and a second more: an answer made at any
-#: moment of second ``t`` has frames up to ``t + 3``, shown until ``t + 4``, at least 3 s on.
-FRAMES_AHEAD = 3
+#: gap between a QR page's polls (`POLL_MAX_QR_MS` and its `POLL_SPREAD`: 2.25 s) and a second
+#: more: an answer made at any moment of second ``t`` has frames up to ``t + 4``, shown until
+#: ``t + 5``, at least 4 s on; so frames stay on the beat with answers up to 0.85 s late each way.
+FRAMES_AHEAD = math.ceil(POLL_MAX_QR_MS * (1 + POLL_SPREAD) / 1000) + 1
 #: Hint codes of a pending order that the BankID app has not picked up yet: before these end,
 #: switching ways or renewing the QR code may cancel the order; after, the person is approving
 #: it in the app, and nothing here cancels it but their own Cancel.
@@ -414,6 +420,7 @@ class BankIDAuthenticator:
                 **_titles(None if ctx.identifying else ctx.request.approval),
                 "flow": str(snap.flow),
                 "view": view,
+                "poll_spread": POLL_SPREAD,
                 "launch": launch,
                 # Opened by the page itself only on a computer: Android browsers open another
                 # app only on a tap (reference 5.2), and iOS opens universal links only from
@@ -932,8 +939,8 @@ class BankIDAuthenticator:
         by its own timer: it needs an answer only for the collect, due at most 2 s away
         (`POLL_MAX_QR_MS`), and one poll then serves both. Otherwise (the same device, a code
         scanned) just past the next collect when it is due within a second, else a second; so
-        too while a due collect has not been stored yet (another instance's, or one still
-        waiting for BankID)."""
+        too while a due collect has not been stored yet (another instance's). A collect this
+        poll began that is still waiting for BankID counts as begun now (`collect_if_due`)."""
         now = self.clock.now()
         if snap.status is not Status.PENDING:
             return POLL_MAX_MS

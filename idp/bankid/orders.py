@@ -34,7 +34,7 @@ import ipaddress
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import anyio
@@ -414,10 +414,13 @@ class LoginOrders:
         if done:
             return task.result()
         # Still waiting for BankID: answer with the order as stored; the collect finishes on
-        # its own (it holds the lease) and stores what it learns for the next poll.
+        # its own (it holds the lease) and stores what it learns for the next poll. That poll
+        # comes at the usual cadence, as after a collect that began now: not sooner, which
+        # under load (collects slower than `collect_wait`) would add polls just when the
+        # process has the least time for them.
         self._background.add(task)
         task.add_done_callback(self._collected_in_background)
-        return snap
+        return replace(snap, record={**snap.record, "collected_at": self.clock.now()})
 
     def _collected_in_background(self, task: asyncio.Task[Snapshot]) -> None:
         self._background.discard(task)

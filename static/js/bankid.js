@@ -248,10 +248,16 @@
   }
 
   // The server says when to ask again: just after the order's next collect is due (at most
-  // 2 s with a QR code, whose frames come ahead).
+  // 2 s with a QR code, whose frames come ahead). Each page waits up to data-poll-spread (an
+  // eighth) more, at random: the next collect is due two seconds after this poll's, so pages
+  // whose answers came together (after a busy moment) would otherwise poll in step for good,
+  // in waves that a thousand waiting pages make into queues. Later, never earlier: the state
+  // cannot change before the collect.
+  var SPREAD = Math.min(Math.max(Number(root.getAttribute("data-poll-spread")) || 0, 0), 0.5);
   function delayOf(ms) {
     var n = Number(ms);
-    return isFinite(n) && n > 0 ? Math.min(Math.max(n, 200), 5000) : 1000;
+    var base = isFinite(n) && n > 0 ? Math.min(Math.max(n, 200), 5000) : 1000;
+    return base * (1 + SPREAD * Math.random());
   }
 
   function poll() {
