@@ -93,6 +93,10 @@ BACKCHANNEL_PATHS = frozenset(
         "/bankid/status",
     }
 )
+#: The busiest routes, tried first (Starlette tries routes in order): every waiting BankID
+#: page polls the status, and every token request is a POST to /token. Exact paths that no
+#: other route matches, so the order changes no answer.
+HOT_PATHS = ("/bankid/status", "/token")
 CERTIFICATE_WARN_DAYS = 30
 #: The grants the token endpoint serves: discovery lists them (idp.oidc.grants), and a client's
 #: `grant_types` may name only these (`idp check-config`, start, reload).
@@ -308,6 +312,7 @@ def create_app(
 
         console = ConsoleApp(settings, registry, rt.store, rt.templates, rt.clock)
         routes.append(Mount("/console", app=console.app()))
+    routes.sort(key=lambda route: getattr(route, "path", None) not in HOT_PATHS)  # stable
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
