@@ -9,6 +9,7 @@ Time comes from an injected clock.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import html
 import math
@@ -36,7 +37,9 @@ def next_frame_at(order_time: float, now: float) -> float:
 
 
 def qr_auth_code(qr_start_secret: str, t: int) -> str:
-    return hmac.digest(qr_start_secret.encode("ascii"), str(t).encode("ascii"), "sha256").hex()
+    return hmac.new(
+        qr_start_secret.encode("ascii"), str(t).encode("ascii"), hashlib.sha256
+    ).hexdigest()
 
 
 def qr_payload(qr_start_token: str, qr_start_secret: str, t: int) -> str:
