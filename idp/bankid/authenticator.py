@@ -784,19 +784,21 @@ class BankIDAuthenticator:
             text = i18n.translate("bankid.return_wait", locale)
         else:
             text = ""
+        frames = self._frames(snap)
         return {
             "state": state,
             "message": text,
             "rfa": key,
-            # The frame text only: never the qrStartSecret (reference 4.1 step 6).
-            "qr": snap.qr_payload(self.clock) if snap.shows_qr else None,
+            # The frame text only: never the qrStartSecret (reference 4.1 step 6). The current
+            # frame is the first of `frames`.
+            "qr": frames["frames"][0]["qr"] if frames["frames"] else None,
             "next": next_url,
             "next_poll_ms": self._next_poll_ms(snap),
             # The app has the order: "Confirm in the BankID app", no switching ways.
             "engaged": engaged(snap),
             "renew": self._renewable(snap, {"renewals": renewals}),
             "renewals_left": max(0, QR_RENEWALS - renewals) if snap.flow is Flow.QR else 0,
-            **self._frames(snap),
+            **frames,
         }
 
     @staticmethod

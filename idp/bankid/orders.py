@@ -56,7 +56,6 @@ from idp.bankid.models import (
 )
 from idp.bankid.observe import Observers, observers_of
 from idp.bankid.outcomes import completion_json, error_reason, failed_reason
-from idp.bankid.qr import current_qr_payload
 from idp.bankid.rfa import RFA
 from idp.clock import Clock
 from idp.store.sealed import Seal
@@ -173,16 +172,6 @@ class Snapshot:
             and self.hint is HintCode.OUTSTANDING_TRANSACTION
             and bool(self.record.get("qr_start_secret"))
         )
-
-    def qr_payload(self, clock: Clock) -> str:
-        order = OrderResponse(
-            order_ref=self.record["order_ref"],
-            auto_start_token="",
-            qr_start_token=self.record["qr_start_token"],
-            qr_start_secret=self.record["qr_start_secret"],
-            received_at=self.record["received_at"],
-        )
-        return current_qr_payload(order, clock)
 
     @property
     def auto_start_token(self) -> str | None:
