@@ -446,16 +446,19 @@ class BankIDAuthenticator:
 
         Kept cheap, as a thousand waiting pages poll it: one store round trip (our login
         record with its order and final result; the record exists only for a login the core
-        handed over to this browser, and is bound to it); the collect lease only when a
-        collect is due; no template, no QR drawing (the page draws the frame text). Every page
-        that acts on the result (done, cancel, return) checks the core's login again."""
+        handed over to this browser, and is bound to it), which also takes the collect lease
+        when a collect is due (`LoginOrders.lease_claim`); no template, no QR drawing (the page
+        draws the frame text). Every page that acts on the result (done, cancel, return) checks
+        the core's login again."""
         txn = request.query_params.get("txn", "")
         browser = self.cookies.browser_id(request)
         snap = None
         state: dict[str, Any] | None = None
         if browser and txn and len(txn) <= 200:
             binding = Cookies.binding(browser)
-            state, (record, final) = await self.store.get_linked(LOGIN, txn, "oid", (ORDER, FINAL))
+            state, (record, final), leased = await self.store.get_linked_claim(
+                LOGIN, txn, "oid", (ORDER, FINAL), self.orders.lease_claim(binding)
+            )
             if (
                 state is not None
                 and record is not None
@@ -463,7 +466,9 @@ class BankIDAuthenticator:
             ):
                 snap = _bound(self.orders.snapshot(str(state["oid"]), record, final), txn, binding)
                 if snap is not None:
-                    snap = _bound(await self.orders.collect_if_due(snap), txn, binding)
+                    snap = _bound(
+                        await self.orders.collect_if_due(snap, leased=leased), txn, binding
+                    )
         if snap is None and browser and txn and len(txn) <= 200:
             moved = await self.store.get(MOVED, txn)
             if moved is not None and self._moved_away(moved, browser):

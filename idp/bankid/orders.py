@@ -59,7 +59,7 @@ from idp.bankid.outcomes import completion_json, error_reason, failed_reason
 from idp.bankid.rfa import RFA
 from idp.clock import Clock
 from idp.store.sealed import Seal
-from idp.store.ttl import TTLStore
+from idp.store.ttl import LinkedClaim, TTLStore
 
 log = logging.getLogger(__name__)
 
@@ -388,14 +388,34 @@ class LoginOrders:
         only once the record says a collect is due, so the polls in between write nothing."""
         return await self.collect_if_due(await self.get(order_id))
 
-    async def collect_if_due(self, snap: Snapshot | None) -> Snapshot | None:
-        """`poll` of an order already read (with `get`, or linked from its login)."""
+    def lease_claim(self, binding: str) -> LinkedClaim:
+        """The collect lease as a `LinkedClaim` on a login's read of its order (the login's
+        `binding` must be this one): taken in the read's own round trip when the order was
+        started at BankID, has no final result and its collect is due (`collect_due_at`)."""
+        return LinkedClaim(
+            kind=LEASE,
+            ttl=self.collect_interval,
+            match=("binding", binding),
+            needs="order_ref",
+            due="collected_at",
+            due_by=self.clock.now() - self.collect_interval,
+        )
+
+    async def collect_if_due(
+        self, snap: Snapshot | None, *, leased: bool | None = None
+    ) -> Snapshot | None:
+        """`poll` of an order already read (with `get`, or linked from its login). `leased`:
+        whether the read took the lease already (`lease_claim`); None to take it here when
+        due."""
         if snap is None or snap.final is not None or not snap.record.get("order_ref"):
             return snap
-        if self.collect_due_at(snap) > self.clock.now() or snap.order_id in self._collecting:
+        if leased is False or snap.order_id in self._collecting:
             return snap
-        if not await self.store.add(LEASE, snap.order_id, {}, self.collect_interval):
-            return snap
+        if leased is None:
+            if self.collect_due_at(snap) > self.clock.now():
+                return snap
+            if not await self.store.add(LEASE, snap.order_id, {}, self.collect_interval):
+                return snap
         if self.collect_wait is None:
             return await self._collect(snap)
         task = asyncio.ensure_future(self._collect(snap))

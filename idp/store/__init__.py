@@ -26,7 +26,7 @@ from idp.store.models import (
 )
 from idp.store.sealed import Seal
 from idp.store.secrets import sealer, server_secret
-from idp.store.ttl import DueQueue, StoreBusy, StoreUnavailable, TTLStore
+from idp.store.ttl import DueQueue, LinkedClaim, StoreBusy, StoreUnavailable, TTLStore
 
 __all__ = [
     "DRIVER_UNAVAILABLE",
@@ -35,6 +35,7 @@ __all__ = [
     "DatabaseUnavailable",
     "DueQueue",
     "Grant",
+    "LinkedClaim",
     "MemoryTTLStore",
     "RefreshToken",
     "Seal",

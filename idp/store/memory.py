@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from idp.clock import Clock, SystemClock
-from idp.store.ttl import ConsumeResult, Value
+from idp.store.ttl import ConsumeResult, LinkedClaim, Value
 
 __all__ = ["MemoryTTLStore"]
 
@@ -139,19 +139,40 @@ class MemoryTTLStore:
     async def get_linked(
         self, kind: str, key: str, field: str, kinds: Sequence[str]
     ) -> tuple[Value | None, list[Value | None]]:
+        with self._lock:
+            return self._read_linked(kind, key, field, kinds)
+
+    def _read_linked(
+        self, kind: str, key: str, field: str, kinds: Sequence[str]
+    ) -> tuple[Value | None, list[Value | None]]:
         _check_kind(kind)
         for k in kinds:
             _check_kind(k)
-        with self._lock:
-            now = self._clock.now()
-            entry = self._live((kind, key), now)
-            if entry is None:
-                return None, [None] * len(kinds)
-            value = json.loads(entry.data)
+        now = self._clock.now()
+        entry = self._live((kind, key), now)
+        if entry is None:
+            return None, [None] * len(kinds)
+        value = json.loads(entry.data)
+        link = value.get(field) if isinstance(value, dict) else None
+        found = [self._live((k, link), now) if isinstance(link, str) else None for k in kinds]
+        return value, [None if e is None else json.loads(e.data) for e in found]
+
+    async def get_linked_claim(
+        self, kind: str, key: str, field: str, kinds: Sequence[str], claim: LinkedClaim
+    ) -> tuple[Value | None, list[Value | None], bool]:
+        _check_kind(claim.kind)
+        seconds = _ttl_seconds(claim.ttl)
+        with self._lock:  # the read and the claim at once, as Redis's script
+            value, linked = self._read_linked(kind, key, field, kinds)
             link = value.get(field) if isinstance(value, dict) else None
-            found = [self._live((k, link), now) if isinstance(link, str) else None for k in kinds]
-            texts = [None if e is None else e.data for e in found]
-        return value, [None if data is None else json.loads(data) for data in texts]
+            if not isinstance(link, str) or not claim.holds(value, linked):
+                return value, linked, False
+            now = self._clock.now()
+            if self._live((claim.kind, link), now) is not None:
+                return value, linked, False
+            self._entries[(claim.kind, link)] = _Entry(_dumps({}), now + seconds)
+            self._wrote(now)
+        return value, linked, True
 
     async def update(self, kind: str, key: str, value: Value) -> bool:
         _check_kind(kind)

@@ -32,7 +32,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from idp.store.ttl import ConsumeResult, StoreBusy, StoreUnavailable, Value
+from idp.store.ttl import ConsumeResult, LinkedClaim, StoreBusy, StoreUnavailable, Value
 
 __all__ = ["RedisTTLStore"]
 
@@ -208,6 +208,47 @@ end
 return out
 """
 
+# `_GET_LINKED`, then the lease of `LinkedClaim` when it holds (its `holds`, in Lua). ARGV: the
+# link field, the lease key's prefix, its TTL in ms, the match field and value, the `needs`
+# and `due` fields, `due_by`, then the linked entries' prefixes. The reply ends with 1 when
+# the lease was taken, else 0.
+_GET_LINKED_CLAIM = """
+local v = redis.call('HGET', KEYS[1], 'v')
+if not v then return {} end
+local ok, doc = pcall(cjson.decode, v)
+if not ok or type(doc) ~= 'table' then doc = {} end
+local link = nil
+if type(doc[ARGV[1]]) == 'string' then link = doc[ARGV[1]] end
+local n = #ARGV - 8
+local out = {v}
+for i = 1, n do
+  local found = false
+  if link then found = redis.call('HGET', ARGV[8 + i] .. link, 'v') end
+  out[i + 1] = found or ''
+end
+local claimed = 0
+local holds = link ~= nil and n >= 1 and out[2] ~= '' and doc[ARGV[4]] == ARGV[5]
+for i = 3, n + 1 do
+  if out[i] ~= '' then holds = false end
+end
+if holds then
+  local fok, first = pcall(cjson.decode, out[2])
+  holds = fok and type(first) == 'table' and type(first[ARGV[6]]) == 'string'
+    and first[ARGV[6]] ~= ''
+  if holds then
+    local due = first[ARGV[7]]
+    holds = type(due) ~= 'number' or due <= tonumber(ARGV[8])
+  end
+end
+if holds and redis.call('EXISTS', ARGV[2] .. link) == 0 then
+  redis.call('HSET', ARGV[2] .. link, 'v', '{}')
+  redis.call('PEXPIRE', ARGV[2] .. link, ARGV[3])
+  claimed = 1
+end
+out[n + 2] = claimed
+return out
+"""
+
 # A member counts only if it still belongs to this grant (it may have expired, or been
 # replaced by a put with another grant or none, since it was indexed).
 _REVOKE = """
@@ -263,6 +304,7 @@ class RedisTTLStore:
         self._incr_read = client.register_script(_INCR_READ)
         self._revoke = client.register_script(_REVOKE)
         self._get_linked = client.register_script(_GET_LINKED)
+        self._get_linked_claim = client.register_script(_GET_LINKED_CLAIM)
         self._acquire_slot = client.register_script(_ACQUIRE_SLOT)
         self._schedule = client.register_script(_SCHEDULE)
         self._claim_due = client.register_script(_CLAIM_DUE)
@@ -364,6 +406,30 @@ class RedisTTLStore:
             return None, [None] * len(kinds)
         linked = [None if not data else _loads(data) for data in found[1:]]
         return _loads(found[0]), linked
+
+    async def get_linked_claim(
+        self, kind: str, key: str, field: str, kinds: Sequence[str], claim: LinkedClaim
+    ) -> tuple[Value | None, list[Value | None], bool]:
+        """One Lua script: `get_linked`, then the lease when `claim` holds."""
+        k = self._key(kind, key)
+        prefixes = [self._key(other, "") for other in kinds]
+        args: list[str | int] = [
+            field,
+            self._key(claim.kind, ""),
+            _ttl_ms(claim.ttl),
+            *claim.match,
+            claim.needs,
+            claim.due,
+            repr(float(claim.due_by)),
+            *prefixes,
+        ]
+        found = await self._call(
+            "get_linked_claim", lambda: self._get_linked_claim(keys=[k], args=args)
+        )
+        if not found:
+            return None, [None] * len(kinds), False
+        linked = [None if not data else _loads(data) for data in found[1:-1]]
+        return _loads(found[0]), linked, int(found[-1]) == 1
 
     async def update(self, kind: str, key: str, value: Value) -> bool:
         k = self._key(kind, key)

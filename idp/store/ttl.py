@@ -13,6 +13,7 @@ checked by the caller against its injected clock, using a timestamp stored in th
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 Value = dict[str, Any]
@@ -71,6 +72,14 @@ class TTLStore(Protocol):
         """
         ...
 
+    async def get_linked_claim(
+        self, kind: str, key: str, field: str, kinds: Sequence[str], claim: LinkedClaim
+    ) -> tuple[Value | None, list[Value | None], bool]:
+        """`get_linked`, and in the same round trip `add` of an entry of `claim.kind` keyed by
+        the link, for `claim.ttl` seconds, when `claim` holds for what was read (see
+        `LinkedClaim`). The third value: whether this call took it."""
+        ...
+
     async def update(self, kind: str, key: str, value: Value) -> bool:
         """Replace the value of an existing entry, keeping its remaining TTL; False if absent."""
         ...
@@ -116,6 +125,34 @@ class TTLStore(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class LinkedClaim:
+    """A lease taken with a `get_linked_claim` read, on what it read: the entry's `match` field
+    equals the given string; the first linked entry has a non-empty string in `needs`, and in
+    `due` no number or one at most `due_by`; no other linked entry exists. (A BankID login's
+    collect lease: this browser's login, an order started at BankID, its collect due, no final
+    result: one round trip for the poll instead of two.)"""
+
+    kind: str
+    ttl: float
+    match: tuple[str, str]
+    needs: str
+    due: str
+    due_by: float
+
+    def holds(self, value: Value | None, linked: Sequence[Value | None]) -> bool:
+        """The condition, in Python (the in-process store's, and the reference for Lua)."""
+        if not isinstance(value, dict) or not linked or any(v is not None for v in linked[1:]):
+            return False
+        first = linked[0]
+        if value.get(self.match[0]) != self.match[1] or not isinstance(first, dict):
+            return False
+        needed, due = first.get(self.needs), first.get(self.due)
+        if not isinstance(needed, str) or not needed:
+            return False
+        return not isinstance(due, int | float) or isinstance(due, bool) or due <= self.due_by
 
 
 class ConsumeResult:

@@ -13,6 +13,7 @@ from idp.bankid.launch import Platform
 from idp.bankid.messages import Flow
 from idp.bankid.orders import LoginOrders
 from idp.bankid.phone import PhoneAuthenticator
+from idp.bankid.qr import elapsed_seconds, qr_payload
 from idp.bankid.simulator import Fault
 from idp.clock import FixedClock
 from idp.store.memory import MemoryTTLStore
@@ -84,7 +85,10 @@ async def test_a_qr_login_reports_its_calls_lag_start_and_completion(make_sim, c
     orders = orders_for(sim, clock, recorder)
     oid = await start(orders)
     snap = await orders.poll(oid)
-    scan = {"qr": snap.qr_payload(clock), "personalNumber": ANNA}
+    rec = snap.record
+    t = elapsed_seconds(rec["received_at"], clock.now())
+    qr = qr_payload(rec["qr_start_token"], rec["qr_start_secret"], t)
+    scan = {"qr": qr, "personalNumber": ANNA}
     assert (await sim.app_call("scan", scan)).status_code == 200
     clock.advance(2.5)  # due after 2 s, ran 0.5 s late
     await orders.poll(oid)

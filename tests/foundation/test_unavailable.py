@@ -41,6 +41,7 @@ class SwitchableStore(MemoryTTLStore):
             "get",
             "get_many",
             "get_linked",
+            "get_linked_claim",
             "update",
             "consume",
             "delete",

@@ -7,6 +7,7 @@ most) for Redis, via `backend.elapse`.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import secrets
 import threading
 from collections.abc import Awaitable, Callable
@@ -18,7 +19,7 @@ from ttl_backends import Backend
 
 from idp.store.memory import MemoryTTLStore
 from idp.store.redis import RedisTTLStore
-from idp.store.ttl import ConsumeResult, StoreUnavailable, TTLStore
+from idp.store.ttl import ConsumeResult, LinkedClaim, StoreUnavailable, TTLStore
 
 pytestmark = pytest.mark.anyio
 
@@ -188,6 +189,82 @@ async def test_get_linked_rejects_invalid_kinds(store: TTLStore, kind: str) -> N
         await store.get_linked(kind, "k", "oid", ["order"])
     with pytest.raises(ValueError):
         await store.get_linked("login", "k", "oid", ["order", kind])
+
+
+def lease(due_by: float = 100.0, binding: str = "b1") -> LinkedClaim:
+    return LinkedClaim(
+        kind="lease", ttl=60, match=("binding", binding), needs="ref", due="at", due_by=due_by
+    )
+
+
+async def test_get_linked_claim_takes_the_lease_only_when_it_holds(store: TTLStore) -> None:
+    await store.put("login", "t1", {"oid": "o1", "binding": "b1"}, 60)
+    await store.put("order", "o1", {"ref": "r", "at": 100.0}, 60)
+    login, order = {"oid": "o1", "binding": "b1"}, {"ref": "r", "at": 100.0}
+    kinds = ["order", "final"]
+    # Not due yet, or another browser's login: read, no lease.
+    assert await store.get_linked_claim("login", "t1", "oid", kinds, lease(99.5)) == (
+        login,
+        [order, None],
+        False,
+    )
+    assert not (await store.get_linked_claim("login", "t1", "oid", kinds, lease(binding="b2")))[2]
+    assert await store.get("lease", "o1") is None
+    # Due (at most due_by): the lease, once; a second claim finds it taken.
+    assert await store.get_linked_claim("login", "t1", "oid", kinds, lease(100.0)) == (
+        login,
+        [order, None],
+        True,
+    )
+    assert await store.get("lease", "o1") == {}
+    assert not (await store.get_linked_claim("login", "t1", "oid", kinds, lease(200.0)))[2]
+    await store.delete("lease", "o1")
+    # Never collected (no number in `due`): due.
+    for at in (None, "soon", True):
+        await store.put("order", "o1", {"ref": "r", "at": at}, 60)
+        assert (await store.get_linked_claim("login", "t1", "oid", kinds, lease(0.0)))[2]
+        await store.delete("lease", "o1")
+    # No `needs` (the order not started at BankID yet), or a final result: no lease.
+    for order_value in ({"at": 1.0}, {"ref": "", "at": 1.0}, {"ref": 7}):
+        await store.put("order", "o1", order_value, 60)
+        assert not (await store.get_linked_claim("login", "t1", "oid", kinds, lease()))[2]
+    await store.put("order", "o1", {"ref": "r"}, 60)
+    await store.add("final", "o1", {"status": "complete"}, 60)
+    assert not (await store.get_linked_claim("login", "t1", "oid", kinds, lease()))[2]
+    assert await store.get("lease", "o1") is None
+
+
+async def test_get_linked_claim_without_the_entry_or_its_link(store: TTLStore) -> None:
+    assert await store.get_linked_claim("login", "absent", "oid", ["order"], lease()) == (
+        None,
+        [None],
+        False,
+    )
+    await store.put("login", "t", {"oid": "o9", "binding": "b1"}, 60)  # no order o9
+    assert await store.get_linked_claim("login", "t", "oid", ["order"], lease()) == (
+        {"oid": "o9", "binding": "b1"},
+        [None],
+        False,
+    )
+    await store.incr("rate", "n", 60)
+    claimed = await store.get_linked_claim("rate", "n", "oid", ["order"], lease())
+    assert claimed == (1, [None], False)
+    assert await store.get("lease", "o9") is None
+
+
+async def test_the_claimed_lease_expires(backend: Backend) -> None:
+    store = backend.store
+    await store.put("login", "t", {"oid": "o", "binding": "b1"}, 60)
+    await store.put("order", "o", {"ref": "r"}, 60)
+    short = dataclasses.replace(lease(), ttl=0.2)
+    assert (await store.get_linked_claim("login", "t", "oid", ["order"], short))[2]
+    await backend.elapse(0.25)
+
+    async def taken_again() -> Any:
+        claimed = (await store.get_linked_claim("login", "t", "oid", ["order"], short))[2]
+        return None if claimed else "still leased"
+
+    assert await _gone(backend, taken_again)
 
 
 # -- expiry ------------------------------------------------------------------------------------
@@ -502,6 +579,10 @@ async def test_unreachable_redis_raises_store_unavailable() -> None:
         ("get", lambda: store.get("code", "k")),
         ("get_many", lambda: store.get_many([("code", "k"), ("txn", "k")])),
         ("get_linked", lambda: store.get_linked("txn", "k", "oid", ["code"])),
+        (
+            "get_linked_claim",
+            lambda: store.get_linked_claim("txn", "k", "oid", ["code"], lease()),
+        ),
         ("update", lambda: store.update("code", "k", {"secret": secret})),
         ("consume", lambda: store.consume("code", "k")),
         ("delete", lambda: store.delete("code", "k")),
