@@ -183,6 +183,8 @@ async def test_the_lease_is_tried_only_when_a_collect_is_due(counted, clock):
         due = tenth % 20 == 0  # at 2, 4, 6, 8, 10 s
         assert store.writes() - before == (2 if due else 0)  # lease + record, or nothing
     assert store.adds[LEASE] == 6 and app.state.link.calls["collect"] == 6
+    # Each due poll took the lease in its one read (get_linked_claim), not in a second call.
+    assert store.ops["claim"] == 5 and store.ops["add"] == 1  # the add: the page view's
 
 
 async def test_a_poll_between_collects_is_two_reads_and_no_write(counted, clock):
