@@ -167,12 +167,7 @@ class MemoryTTLStore:
             link = value.get(field) if isinstance(value, dict) else None
             if not isinstance(link, str) or not claim.holds(value, linked):
                 return value, linked, False
-            now = self._clock.now()
-            if self._live((claim.kind, link), now) is not None:
-                return value, linked, False
-            self._entries[(claim.kind, link)] = _Entry(_dumps({}), now + seconds)
-            self._wrote(now)
-        return value, linked, True
+            return value, linked, self._add((claim.kind, link), _dumps({}), seconds)
 
     async def update(self, kind: str, key: str, value: Value) -> bool:
         _check_kind(kind)
@@ -213,14 +208,17 @@ class MemoryTTLStore:
         _check_kind(kind)
         data = _dumps(value)
         seconds = _ttl_seconds(ttl)
-        k = (kind, key)
         with self._lock:
-            now = self._clock.now()
-            if self._live(k, now) is not None:
-                return False
-            self._entries[k] = _Entry(data, now + seconds)
-            self._wrote(now)
-            return True
+            return self._add((kind, key), data, seconds)
+
+    def _add(self, k: tuple[str, str], data: str, seconds: float) -> bool:
+        """`add`, with the lock held: the entry unless a live one exists."""
+        now = self._clock.now()
+        if self._live(k, now) is not None:
+            return False
+        self._entries[k] = _Entry(data, now + seconds)
+        self._wrote(now)
+        return True
 
     async def incr_read(
         self, kind: str, key: str, ttl: float, read: str

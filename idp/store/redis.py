@@ -190,29 +190,12 @@ return redis.call('DEL', KEYS[1])
 #: The key, within a kind, of that kind's due queue.
 DUE = "~due"
 
-# KEYS[1] the entry | ARGV[1] the field naming the linked key, ARGV[2..] the linked kinds' key
-# prefixes. {} when the entry is absent, else its value and one value per linked kind, ''
-# for none (values are JSON, never empty).
+# KEYS[1] the entry | ARGV[1] the field naming the linked key; ARGV[2..8] a `LinkedClaim`, or
+# all '' for none: the lease key's prefix, its TTL in ms, the match field and value, the
+# `needs` and `due` fields, `due_by`; ARGV[9..] the linked kinds' key prefixes. {} when the
+# entry is absent, else its value, one value per linked kind ('' for none: values are JSON,
+# never empty), and 1 when the lease was taken (its `holds`, in Lua), else 0.
 _GET_LINKED = """
-local v = redis.call('HGET', KEYS[1], 'v')
-if not v then return {} end
-local ok, doc = pcall(cjson.decode, v)
-local link = nil
-if ok and type(doc) == 'table' and type(doc[ARGV[1]]) == 'string' then link = doc[ARGV[1]] end
-local out = {v}
-for i = 2, #ARGV do
-  local found = false
-  if link then found = redis.call('HGET', ARGV[i] .. link, 'v') end
-  out[i] = found or ''
-end
-return out
-"""
-
-# `_GET_LINKED`, then the lease of `LinkedClaim` when it holds (its `holds`, in Lua). ARGV: the
-# link field, the lease key's prefix, its TTL in ms, the match field and value, the `needs`
-# and `due` fields, `due_by`, then the linked entries' prefixes. The reply ends with 1 when
-# the lease was taken, else 0.
-_GET_LINKED_CLAIM = """
 local v = redis.call('HGET', KEYS[1], 'v')
 if not v then return {} end
 local ok, doc = pcall(cjson.decode, v)
@@ -227,7 +210,8 @@ for i = 1, n do
   out[i + 1] = found or ''
 end
 local claimed = 0
-local holds = link ~= nil and n >= 1 and out[2] ~= '' and doc[ARGV[4]] == ARGV[5]
+local holds = ARGV[2] ~= '' and link ~= nil and n >= 1 and out[2] ~= ''
+  and doc[ARGV[4]] == ARGV[5]
 for i = 3, n + 1 do
   if out[i] ~= '' then holds = false end
 end
@@ -304,7 +288,6 @@ class RedisTTLStore:
         self._incr_read = client.register_script(_INCR_READ)
         self._revoke = client.register_script(_REVOKE)
         self._get_linked = client.register_script(_GET_LINKED)
-        self._get_linked_claim = client.register_script(_GET_LINKED_CLAIM)
         self._acquire_slot = client.register_script(_ACQUIRE_SLOT)
         self._schedule = client.register_script(_SCHEDULE)
         self._claim_due = client.register_script(_CLAIM_DUE)
@@ -397,35 +380,35 @@ class RedisTTLStore:
         self, kind: str, key: str, field: str, kinds: Sequence[str]
     ) -> tuple[Value | None, list[Value | None]]:
         """One Lua script: the entry, then HGETs of the linked entries it names."""
-        k = self._key(kind, key)
-        prefixes = [self._key(other, "") for other in kinds]
-        found = await self._call(
-            "get_linked", lambda: self._get_linked(keys=[k], args=[field, *prefixes])
-        )
-        if not found:
-            return None, [None] * len(kinds)
-        linked = [None if not data else _loads(data) for data in found[1:]]
-        return _loads(found[0]), linked
+        value, linked, _ = await self._linked(kind, key, field, kinds, None)
+        return value, linked
 
     async def get_linked_claim(
         self, kind: str, key: str, field: str, kinds: Sequence[str], claim: LinkedClaim
     ) -> tuple[Value | None, list[Value | None], bool]:
-        """One Lua script: `get_linked`, then the lease when `claim` holds."""
+        """The same script: `get_linked`, then the lease when `claim` holds."""
+        return await self._linked(kind, key, field, kinds, claim)
+
+    async def _linked(
+        self, kind: str, key: str, field: str, kinds: Sequence[str], claim: LinkedClaim | None
+    ) -> tuple[Value | None, list[Value | None], bool]:
         k = self._key(kind, key)
         prefixes = [self._key(other, "") for other in kinds]
-        args: list[str | int] = [
-            field,
-            self._key(claim.kind, ""),
-            _ttl_ms(claim.ttl),
-            *claim.match,
-            claim.needs,
-            claim.due,
-            repr(float(claim.due_by)),
-            *prefixes,
-        ]
-        found = await self._call(
-            "get_linked_claim", lambda: self._get_linked_claim(keys=[k], args=args)
+        lease: list[str | int] = (
+            [""] * 7
+            if claim is None
+            else [
+                self._key(claim.kind, ""),
+                _ttl_ms(claim.ttl),
+                *claim.match,
+                claim.needs,
+                claim.due,
+                repr(float(claim.due_by)),
+            ]
         )
+        args = [field, *lease, *prefixes]
+        op = "get_linked" if claim is None else "get_linked_claim"  # only a read is retried
+        found = await self._call(op, lambda: self._get_linked(keys=[k], args=args))
         if not found:
             return None, [None] * len(kinds), False
         linked = [None if not data else _loads(data) for data in found[1:-1]]
