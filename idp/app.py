@@ -251,7 +251,7 @@ def create_app(
     async def readyz(request: Request) -> JSONResponse:
         failing = []
         try:
-            await run_db(ping, rt.engine)
+            await run_db(ping, rt.engine, engine=rt.engine)
         except DatabaseUnavailable:
             failing.append("database")
         try:

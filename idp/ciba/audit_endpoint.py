@@ -26,7 +26,7 @@ from idp.ciba.endpoint import PATH as BACKCHANNEL_PATH
 from idp.oidc.bridge import OAuthBridge
 from idp.oidc.client_auth import CONFIDENTIAL_METHODS, ClientAuthenticationFailed
 from idp.oidc.http import BadRequest, oauth_json, read_form
-from idp.store.db import DatabaseUnavailable, run_db
+from idp.store.db import DatabaseUnavailable, engine_of, run_db
 from idp.store.ttl import StoreUnavailable
 from idp.web.ratelimit import CIBA, RateLimiter, too_many_json
 
@@ -105,7 +105,13 @@ class AuditEndpoint:
         if requested_by is not None and len(requested_by) > 200:
             return _invalid("requested_by is at most 200 characters")
         try:
-            entries = await run_db(self.audit.entries, client.client_id, limit, requested_by)
+            entries = await run_db(
+                self.audit.entries,
+                client.client_id,
+                limit,
+                requested_by,
+                engine=engine_of(self.audit.sessions),
+            )
         except DatabaseUnavailable:
             return _unavailable()
         return oauth_json(200, {"requests": [entry_json(e) for e in entries]})

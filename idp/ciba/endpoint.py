@@ -315,7 +315,9 @@ class BackchannelEndpoint:
                 raise UnknownUserId("the login_hint does not name a person we can authenticate")
             return identity
         sub = await anyio.to_thread.run_sync(self._id_token_hint_sub, client, form["id_token_hint"])
-        identity = await run_db(self.links.lookup, client.client_id, sub)
+        identity = await run_db(
+            self.links.lookup, client.client_id, sub, engine=self.service.engine
+        )
         if identity is None:
             raise UnknownUserId("the id_token_hint does not name a person we can authenticate")
         return identity
@@ -373,7 +375,8 @@ class BackchannelEndpoint:
                     error=exc.error,
                     subject=subject,
                     requested_by=requested_by,
-                )
+                ),
+                engine=self.service.engine,
             )
         except DatabaseUnavailable:
             log.error("ciba audit of a refused request failed")

@@ -19,7 +19,6 @@ import logging
 from typing import Any, ClassVar
 
 import anyio.lowlevel
-import anyio.to_thread
 from authlib.oauth2.rfc6749 import InvalidRequestError, UnauthorizedClientError
 from authlib.oauth2.rfc6749.grants import BaseGrant, TokenEndpointMixin
 from sqlalchemy.exc import SQLAlchemyError
@@ -32,6 +31,7 @@ from idp.oidc.evidence import EvidenceStore
 from idp.oidc.grants import GrantDescriptor, LoopGrant
 from idp.oidc.issuance import TokenUser
 from idp.oidc.tokens import AuthContext, new_id
+from idp.store.db import in_db_thread
 
 log = logging.getLogger("idp.ciba")
 
@@ -118,7 +118,7 @@ class CibaGrant(LoopGrant, BaseGrant, TokenEndpointMixin):
                 log.error("ciba audit of issued tokens failed")
             return refresh_token
 
-        refresh_token = await anyio.to_thread.run_sync(store)
+        refresh_token = await in_db_thread(self.bridge.tokens.engine, store)
         self._user = TokenUser(
             sub=req.sub, grant_id=grant_id, auth=auth, refresh_token=refresh_token
         )

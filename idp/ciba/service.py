@@ -64,7 +64,7 @@ from idp.clock import Clock, SystemClock
 from idp.config import ClientSettings, Registry, Settings
 from idp.oidc import claims as claims_mod
 from idp.oidc.subject import subject_for
-from idp.store.db import run_db
+from idp.store.db import engine_of, run_db
 from idp.store.ttl import TTLStore
 
 log = logging.getLogger("idp.ciba")
@@ -162,6 +162,8 @@ class CibaService:
         self.subject_secret = subject_secret
         self.audit = audit
         self.links = links
+        #: Where the audit's and the links' database calls run (idp.store.db.in_db_thread).
+        self.engine = engine_of(audit.sessions)
         self.notifier = notifier
         self._follow_lease = follow_lease
         self._tg: anyio.abc.TaskGroup | None = None
@@ -238,7 +240,8 @@ class CibaService:
                     delivery_mode=req.delivery_mode,
                     approval=accepted.approval,
                     requested_by=accepted.requested_by,
-                )
+                ),
+                engine=self.engine,
             )
         except Exception:
             await self.store.delete(REQUEST, req.id)
@@ -271,7 +274,13 @@ class CibaService:
             failure = Failure(FailureReason.INTERNAL)
         if failure is not None:
             await self.store.delete(REQUEST, req.id)
-            await run_db(self.audit.finished, req.audit_id, "failed", failure.reason.value)
+            await run_db(
+                self.audit.finished,
+                req.audit_id,
+                "failed",
+                failure.reason.value,
+                engine=self.engine,
+            )
             log.info(
                 "ciba request for client %s could not start: %s",
                 client.client_id,
@@ -401,7 +410,13 @@ class CibaService:
             "claims": released,
         }
         try:
-            await run_db(self.links.remember, client.client_id, req.sub, result.subject)
+            await run_db(
+                self.links.remember,
+                client.client_id,
+                req.sub,
+                result.subject,
+                engine=self.engine,
+            )
         except Exception as exc:  # id_token_hint for this person will not resolve; not fatal
             log.warning("could not remember the subject link: %s", type(exc).__name__)
         await self._finish(req, Status.APPROVED, None, payload)
@@ -421,7 +436,9 @@ class CibaService:
             return
         acr = result["acr"] if result else None
         try:
-            await run_db(self.audit.finished, req.audit_id, status.value, reason, acr)
+            await run_db(
+                self.audit.finished, req.audit_id, status.value, reason, acr, engine=self.engine
+            )
         except Exception as exc:
             log.error("ciba audit update failed: %s", type(exc).__name__)
         log.info("ciba request for client %s ended: %s", req.client_id, status.value)

@@ -375,7 +375,7 @@ class AuthorizationEndpoint:
                     binding=binding,
                 )
 
-        await run_db(store)
+        await run_db(store, engine=self.tokens.engine)
         value = {
             "client_id": client.client_id,
             "redirect_uri": req.redirect_uri,

@@ -42,7 +42,15 @@ from idp.config import ClientSettings, Registry, Settings, is_loopback_url
 from idp.keys import SigningKeys
 from idp.oidc.client_keys import NotPublic, Resolver, outbound_address, pinned, system_resolver
 from idp.oidc.sessions import SSOSession
-from idp.store import DatabaseUnavailable, DueQueue, Grant, Seal, StoreUnavailable, run_db
+from idp.store import (
+    DatabaseUnavailable,
+    DueQueue,
+    Grant,
+    Seal,
+    StoreUnavailable,
+    engine_of,
+    run_db,
+)
 
 log = logging.getLogger("idp.oidc.backchannel")
 
@@ -134,7 +142,8 @@ class BackchannelLogout:
         if not session.sid:
             return
         now = self.clock.now()
-        for client_id, sub in await run_db(participants, self.db, session.sid):
+        found = await run_db(participants, self.db, session.sid, engine=engine_of(self.db))
+        for client_id, sub in found:
             client = self.registry.client(client_id)
             if client is None or not client.backchannel_logout_uri:
                 continue

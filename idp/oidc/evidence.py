@@ -46,7 +46,7 @@ from idp.oidc import claims as claims_mod
 from idp.oidc.client_auth import CONFIDENTIAL_METHODS
 from idp.oidc.http import PreparedRequest
 from idp.oidc.tokens import AuthContext, new_id
-from idp.store.db import run_db
+from idp.store.db import engine_of, run_db
 from idp.store.models import ApprovalEvidence
 from idp.store.secrets import sealer
 
@@ -263,7 +263,7 @@ async def retrieve(
         evidence_id = check_evidence_id(request)
     except OAuth2Error as error:
         return bridge.handle_error_response(request, error)
-    found = await run_db(store.get, evidence_id, client.client_id)
+    found = await run_db(store.get, evidence_id, client.client_id, engine=engine_of(store.sessions))
     if found is None:
         return 404, dict(NOT_FOUND), {}
     return 200, found.to_json(), {}

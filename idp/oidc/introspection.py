@@ -25,13 +25,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import anyio.to_thread
 from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Error
 
 from idp.config import ClientSettings
 from idp.oidc.client_auth import CONFIDENTIAL_METHODS
 from idp.oidc.clients import Client
 from idp.oidc.http import PreparedRequest, SignedBody
+from idp.store.db import in_db_thread
 
 if TYPE_CHECKING:
     from idp.oidc.bridge import AuthlibResult, OAuthBridge
@@ -61,10 +61,10 @@ async def lookup_token(bridge: OAuthBridge, token: str) -> IntrospectedToken | N
         if await bridge.store.get("revoked_at", str(claims.get("jti"))) is not None:
             return None
         gid = claims.get("gid")
-        if gid is not None and not await anyio.to_thread.run_sync(tokens.grant_active, str(gid)):
+        if gid is not None and not await in_db_thread(tokens.engine, tokens.grant_active, str(gid)):
             return None
         return IntrospectedToken("access_token", str(claims.get("client_id")), claims, gid, token)
-    row = await anyio.to_thread.run_sync(tokens.live_refresh_token, token)
+    row = await in_db_thread(tokens.engine, tokens.live_refresh_token, token)
     if row is None:
         return None
     claims = {

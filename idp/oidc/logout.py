@@ -141,15 +141,19 @@ class Logout:
         if session is None:
             return
         await self.sessions.end(session)
-        await run_db(self.tokens.revoke_session_grants, session.sid)
+        await run_db(self.tokens.revoke_session_grants, session.sid, engine=self.tokens.engine)
 
     async def revoke_subject(self, sub: str, client_id: str | None = None) -> Revoked:
         """End every session of the person a client knows as `sub` (the operator's logout,
         above)."""
         ended = revoked = 0
-        for sid in await run_db(session_ids, self.tokens.sessions, sub, client_id):
+        for sid in await run_db(
+            session_ids, self.tokens.sessions, sub, client_id, engine=self.tokens.engine
+        ):
             ended += await self.sessions.end_sid(sid)
-            revoked += len(await run_db(self.tokens.revoke_session_grants, sid))
+            revoked += len(
+                await run_db(self.tokens.revoke_session_grants, sid, engine=self.tokens.engine)
+            )
         return Revoked(sessions=ended, grants=revoked)
 
     def _done(

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import anyio.to_thread
 from authlib.oauth2.rfc6749 import OAuth2Error
 
 from idp.oidc.http import PreparedRequest
 from idp.oidc.introspection import authenticated_token_request, lookup_token
+from idp.store.db import in_db_thread
 
 if TYPE_CHECKING:
     from idp.oidc.bridge import AuthlibResult, OAuthBridge
@@ -38,8 +38,8 @@ async def revoke(bridge: OAuthBridge, request: PreparedRequest) -> AuthlibResult
     if token.count(".") != 2:
         # A refresh token: revoking it revokes its grant (node-oidc-provider's
         # revokeGrantPolicy). Looked up and revoked in one call.
-        await anyio.to_thread.run_sync(
-            bridge.tokens.revoke_refresh_token_grant, token, client.client_id
+        await in_db_thread(
+            bridge.tokens.engine, bridge.tokens.revoke_refresh_token_grant, token, client.client_id
         )
         return 200, {}, {}
     found = await lookup_token(bridge, token)

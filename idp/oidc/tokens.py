@@ -49,6 +49,7 @@ from idp.keys import SigningKeys
 from idp.oidc import claims as claims_mod
 from idp.oidc.acr import AcrPolicy, requested_acr
 from idp.oidc.subject import sid_for
+from idp.store.db import engine_of
 from idp.store.models import Grant, RefreshToken
 from idp.store.secrets import sealer
 
@@ -314,6 +315,8 @@ class TokenService:
         # Keys the per-client sid of pairwise clients (idp.oidc.subject.sid_for).
         self._sid_secret = data_secret if subject_secret is None else subject_secret
         self.sessions = sessions
+        #: Where its database calls run (idp.store.db.in_db_thread).
+        self.engine = engine_of(sessions)
         self.clock = clock
         self.issuer = settings.issuer
         self.acr = AcrPolicy.from_settings(settings)

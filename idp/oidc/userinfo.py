@@ -156,7 +156,7 @@ class UserInfo:
             return self._deny(401, "invalid_token", "expected a bearer token")
         token = token.strip()
         try:
-            claims = await run_db(self.tokens.verify_access_token, token)
+            claims = await run_db(self.tokens.verify_access_token, token, engine=self.tokens.engine)
             revoked = claims is not None and await self.store.get(
                 "revoked_at", str(claims.get("jti"))
             )
@@ -180,7 +180,7 @@ class UserInfo:
             )
         if refusal is not None:
             return refusal
-        grant = await run_db(self.tokens.grant, str(claims["gid"]))
+        grant = await run_db(self.tokens.grant, str(claims["gid"]), engine=self.tokens.engine)
         if grant is None or not grant.active:
             return self._deny(
                 401, "invalid_token", "the access token is invalid, expired or revoked"

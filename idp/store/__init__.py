@@ -9,6 +9,8 @@ imported only where the schema is upgraded or checked; so is the module `redis`
 from idp.store.db import (
     DRIVER_UNAVAILABLE,
     DatabaseUnavailable,
+    engine_of,
+    in_db_thread,
     make_engine,
     make_sessionmaker,
     ping,
@@ -44,6 +46,8 @@ __all__ = [
     "StoreUnavailable",
     "SubjectLink",
     "TTLStore",
+    "engine_of",
+    "in_db_thread",
     "make_engine",
     "make_sessionmaker",
     "migrate",

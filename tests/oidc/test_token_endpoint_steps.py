@@ -7,7 +7,9 @@ refresh token that comes back revokes the grant; of two concurrent uses of one r
 exactly one wins, and the loser is taken for a thief (the grant is revoked).
 """
 
+import functools
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import anyio
 import anyio.to_thread
@@ -18,6 +20,7 @@ from idp.config import KeySettings, parse_settings
 from idp.keys import SigningKeys
 from idp.oidc.threads import call_async, sync_step
 from idp.oidc.tokens import AuthContext, Rotation, TokenService
+from idp.store import db as store_db
 from idp.store.db import make_engine, make_sessionmaker
 from idp.store.migrate import upgrade
 from tests.oidc.conftest import client_entries, running_provider
@@ -119,11 +122,30 @@ async def test_refresh_of_another_client_or_wider_scope_leaves_the_token_usable(
     assert again.status_code == 200, again.text
 
 
-async def test_client_credentials_uses_no_worker_thread(provider, monkeypatch):
-    def no_thread(*args, **kwargs):
-        raise AssertionError("a worker thread was used")
+def watch_worker_threads(monkeypatch, seen) -> None:
+    """Call `seen(fn)` for each function sent off the loop: to one of anyio's worker threads,
+    or to the one thread of an SQLite database (idp.store.db.in_db_thread)."""
+    real_run_sync = anyio.to_thread.run_sync
+    real_submit = ThreadPoolExecutor.submit
 
-    monkeypatch.setattr(anyio.to_thread, "run_sync", no_thread)
+    async def run_sync(fn, *args, **kwargs):
+        seen(fn)
+        return await real_run_sync(fn, *args, **kwargs)
+
+    def submit(self, fn, /, *args, **kwargs):
+        if any(self is serial for serial in store_db._SERIAL.values()):
+            seen(fn.func if isinstance(fn, functools.partial) else fn)
+        return real_submit(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", run_sync)
+    monkeypatch.setattr(ThreadPoolExecutor, "submit", submit)
+
+
+async def test_client_credentials_uses_no_worker_thread(provider, monkeypatch):
+    def no_thread(fn):
+        raise AssertionError(f"a worker thread was used: {fn!r}")
+
+    watch_worker_threads(monkeypatch, no_thread)
     r = await provider.token({"grant_type": "client_credentials"}, auth=basic("cc"))
     assert r.status_code == 200, r.text
     assert r.json()["token_type"] == "Bearer"
@@ -134,13 +156,7 @@ def thread_calls(monkeypatch):
     """The names of the functions sent to a worker thread, in order (clear it where counting
     starts)."""
     calls = []
-    real = anyio.to_thread.run_sync
-
-    async def counted(fn, *args, **kwargs):
-        calls.append(getattr(fn, "__name__", repr(fn)))
-        return await real(fn, *args, **kwargs)
-
-    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+    watch_worker_threads(monkeypatch, lambda fn: calls.append(getattr(fn, "__name__", repr(fn))))
     return calls
 
 

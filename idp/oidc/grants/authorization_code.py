@@ -14,7 +14,6 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import anyio.to_thread
 from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, grants
 from authlib.oauth2.rfc7636 import CodeChallenge
 
@@ -24,6 +23,7 @@ from idp.oidc.dpop import current_proof
 from idp.oidc.grants.loop import LoopGrant
 from idp.oidc.issuance import TokenUser
 from idp.oidc.tokens import Issued
+from idp.store.db import in_db_thread
 
 if TYPE_CHECKING:
     from idp.oidc.bridge import OAuthBridge
@@ -96,7 +96,8 @@ class CodeGrant(LoopGrant, grants.AuthorizationCodeGrant):
             # authorization server MUST deny the request and SHOULD revoke (when possible) all
             # tokens previously issued based on that authorization code."
             log.warning("authorization code replayed; revoking its grant")
-            await anyio.to_thread.run_sync(self.bridge.tokens.revoke_grant, value["grant_id"])
+            tokens = self.bridge.tokens
+            await in_db_thread(tokens.engine, tokens.revoke_grant, value["grant_id"])
             return None
         if value["client_id"] != client.client_id:
             return None
@@ -126,8 +127,10 @@ class CodeGrant(LoopGrant, grants.AuthorizationCodeGrant):
         proof = current_proof()
         bind = client.settings.is_public or client.settings.fapi2
         jkt = proof.jkt if proof is not None and bind else None
-        self._issued = await anyio.to_thread.run_sync(
-            self.bridge.tokens.redeem_grant,
+        tokens = self.bridge.tokens
+        self._issued = await in_db_thread(
+            tokens.engine,
+            tokens.redeem_grant,
             code.value["grant_id"],
             client.client_id,
             refresh_scope,

@@ -18,7 +18,6 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import anyio.to_thread
 from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidScopeError, grants
 
 from idp.oidc.client_auth import AUTH_METHODS
@@ -27,6 +26,7 @@ from idp.oidc.dpop import current_proof
 from idp.oidc.grants.loop import LoopGrant
 from idp.oidc.issuance import TokenUser
 from idp.oidc.tokens import RefreshUse, Rotation
+from idp.store.db import in_db_thread
 
 if TYPE_CHECKING:
     from idp.oidc.bridge import OAuthBridge
@@ -70,7 +70,8 @@ class RefreshGrant(LoopGrant, grants.RefreshTokenGrant):
         # circumstances"; every other client's token is rotated.
         tokens = self.bridge.tokens
         use = tokens.keep_refresh_token if client.settings.fapi2 else tokens.rotate_refresh_token
-        self._use = await anyio.to_thread.run_sync(
+        self._use = await in_db_thread(
+            tokens.engine,
             use,
             token,
             client.client_id,
