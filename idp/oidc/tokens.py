@@ -217,42 +217,76 @@ _USABLE_REFRESH_TOKEN = (
     REFRESH_TOKENS.c.expires_at > bindparam("p_now"),
     or_(REFRESH_TOKENS.c.jkt.is_(None), REFRESH_TOKENS.c.jkt == bindparam("p_jkt")),
 )
-_CLAIM_REFRESH_TOKEN = (
-    update(REFRESH_TOKENS)
-    .where(*_USABLE_REFRESH_TOKEN)
-    .values(used_at=bindparam("p_used_at"))
-    .returning(
-        REFRESH_TOKENS.c.grant_id,
-        REFRESH_TOKENS.c.scope.label("token_scope"),
-        REFRESH_TOKENS.c.jkt.label("token_jkt"),
-        # The grant, read in the same statement (as `_GRANT_COLUMNS`).
-        *_grant_of(REFRESH_TOKENS.c.grant_id),
-    )
+# The token marked used, if usable (of concurrent claims on however many instances, one wins).
+_CLAIM = (
+    update(REFRESH_TOKENS).where(*_USABLE_REFRESH_TOKEN).values(used_at=bindparam("p_used_at"))
 )
-# The code exchange: a refresh token stored only if its grant is active, and the grant read,
-# in one statement (no transaction needed). Nothing comes back when the grant is not active.
-_ISSUE_REFRESH_TOKEN = (
-    insert(REFRESH_TOKENS)
-    .from_select(
+_CLAIM_REFRESH_TOKEN = _CLAIM.returning(
+    REFRESH_TOKENS.c.grant_id,
+    REFRESH_TOKENS.c.scope.label("token_scope"),
+    REFRESH_TOKENS.c.jkt.label("token_jkt"),
+    # The grant, read in the same statement (as `_GRANT_COLUMNS`).
+    *_grant_of(REFRESH_TOKENS.c.grant_id),
+)
+
+
+def _store_refresh_token(
+    hash_param: str, grant_id: Any, client_id: Any, scope: Any, jkt: Any, *where: Any
+) -> Any:
+    """An INSERT of a refresh token (its hash the bind parameter `hash_param`) of the grant
+    `grant_id`, only if the grant is active: it lasts until `p_latest`, or the grant's end if
+    that comes sooner."""
+    latest = bindparam("p_latest", type_=Float())
+    return insert(REFRESH_TOKENS).from_select(
         ["token_hash", "grant_id", "client_id", "scope", "created_at", "expires_at", "jkt"],
         select(
-            bindparam("p_hash", type_=String()),
-            GRANTS.c.id,
-            bindparam("p_client_id", type_=String()),
-            bindparam("p_scope", type_=Text()),
+            bindparam(hash_param, type_=String()),
+            grant_id,
+            client_id,
+            scope,
             bindparam("p_now", type_=Float()),
-            case(
-                (GRANTS.c.expires_at < bindparam("p_latest", type_=Float()), GRANTS.c.expires_at),
-                else_=bindparam("p_latest", type_=Float()),
-            ),
-            bindparam("p_jkt", type_=String()),
+            case((GRANTS.c.expires_at < latest, GRANTS.c.expires_at), else_=latest),
+            jkt,
         ).where(
-            GRANTS.c.id == bindparam("p_grant_id"),
+            *where,
             GRANTS.c.revoked_at.is_(None),
             GRANTS.c.expires_at > bindparam("p_now", type_=Float()),
         ),
     )
-    .returning(*_grant_of(bindparam("p_grant_id")))
+
+
+# The code exchange: a refresh token stored only if its grant is active, and the grant read,
+# in one statement (no transaction needed). Nothing comes back when the grant is not active.
+_ISSUE_REFRESH_TOKEN = _store_refresh_token(
+    "p_hash",
+    GRANTS.c.id,
+    bindparam("p_client_id", type_=String()),
+    bindparam("p_scope", type_=Text()),
+    bindparam("p_jkt", type_=String()),
+    GRANTS.c.id == bindparam("p_grant_id"),
+).returning(*_grant_of(bindparam("p_grant_id")))
+# The rotation in one statement, on PostgreSQL (whose data-modifying WITH clauses SQLite lacks)
+# when the successor keeps the token's scope: the token claimed as `_CLAIM_REFRESH_TOKEN`
+# claims it, its successor stored only if the grant is active (as `_ISSUE_REFRESH_TOKEN`), the
+# claimed token read with its grant. One round trip instead of BEGIN, UPDATE, INSERT, COMMIT.
+_CLAIMED = _CLAIM.returning(
+    REFRESH_TOKENS.c.grant_id,
+    REFRESH_TOKENS.c.client_id,
+    REFRESH_TOKENS.c.scope.label("token_scope"),
+    REFRESH_TOKENS.c.jkt.label("token_jkt"),
+).cte("claimed")
+_SUCCESSOR = _store_refresh_token(
+    "p_new_hash",
+    _CLAIMED.c.grant_id,
+    _CLAIMED.c.client_id,
+    _CLAIMED.c.token_scope,
+    _CLAIMED.c.token_jkt,
+    GRANTS.c.id == _CLAIMED.c.grant_id,
+).cte("successor")
+_ROTATE_REFRESH_TOKEN = (
+    select(_CLAIMED.c.grant_id, _CLAIMED.c.token_scope, _CLAIMED.c.token_jkt, *_GRANT_COLUMNS)
+    .select_from(_CLAIMED.outerjoin(GRANTS, GRANTS.c.id == _CLAIMED.c.grant_id))
+    .add_cte(_SUCCESSOR)
 )
 # FAPI 2.0 clients: the token read as `_CLAIM_REFRESH_TOKEN` claims it, without marking it used.
 _KEEP_REFRESH_TOKEN = select(
@@ -300,6 +334,11 @@ _SELECT_LIVE_REFRESH_TOKEN = (
 )
 
 
+def _claim_params(h: str, client_id: str, now: float, jkt: str | None) -> dict[str, Any]:
+    """The parameters of `_CLAIM_REFRESH_TOKEN` (and of the claim in `_ROTATE_REFRESH_TOKEN`)."""
+    return {"p_hash": h, "p_client_id": client_id, "p_now": now, "p_used_at": now, "p_jkt": jkt}
+
+
 class TokenService:
     def __init__(
         self,
@@ -317,6 +356,9 @@ class TokenService:
         self.sessions = sessions
         #: Where its database calls run (idp.store.db.in_db_thread).
         self.engine = engine_of(sessions)
+        self._one_statement_rotation = (
+            self.engine is not None and self.engine.dialect.name == "postgresql"
+        )
         self.clock = clock
         self.issuer = settings.issuer
         self.acr = AcrPolicy.from_settings(settings)
@@ -495,7 +537,7 @@ class TokenService:
         self,
         token: str,
         client_id: str,
-        new_scope: Callable[[str], str | None],
+        new_scope: Callable[[str], str | None] | None,
         jkt: str | None = None,
     ) -> RefreshUse:
         """The refresh grant's database work, in one transaction (RFC 9700 §4.14.2 rotation).
@@ -509,25 +551,24 @@ class TokenService:
         A token of another client is REFUSED, unchanged. A token bound to a DPoP key (RFC 9449
         §5) is claimed only when `jkt`, the key of the request's proof, is that key; else it is
         WRONG_KEY, unchanged. Its successor is bound to the same key.
+
+        `new_scope` None: the successor keeps the token's scope (no scope was asked for). On
+        PostgreSQL the rotation is then one statement (`_ROTATE_REFRESH_TOKEN`), in which a
+        token of a grant no longer active is marked used too (it could not be used anyway).
         """
         h = token_hash(token)
         now = self.clock.now()
+        if new_scope is None and self._one_statement_rotation:
+            return self._rotate_in_one_statement(h, client_id, jkt, now)
         try:
             with self._transaction() as conn:
                 claimed = conn.execute(
-                    _CLAIM_REFRESH_TOKEN,
-                    {
-                        "p_hash": h,
-                        "p_client_id": client_id,
-                        "p_now": now,
-                        "p_used_at": now,
-                        "p_jkt": jkt,
-                    },
+                    _CLAIM_REFRESH_TOKEN, _claim_params(h, client_id, now, jkt)
                 ).first()
                 if claimed is None:
                     return self._not_rotated(conn, h, now, client_id)
                 grant_id, scope = claimed.grant_id, claimed.token_scope
-                successor_scope = new_scope(scope)
+                successor_scope = scope if new_scope is None else new_scope(scope)
                 if successor_scope is None:
                     raise _Rollback(RefreshUse(Rotation.REFUSED, grant_id, client_id, scope))
                 info = self._grant_info(grant_id, claimed, now)
@@ -549,11 +590,38 @@ class TokenService:
             answer: RefreshUse = rollback.answer
             return answer
 
+    def _rotate_in_one_statement(
+        self, h: str, client_id: str, jkt: str | None, now: float
+    ) -> RefreshUse:
+        successor = new_id(32)
+        with self._autocommit() as conn:
+            claimed = conn.execute(
+                _ROTATE_REFRESH_TOKEN,
+                {
+                    **_claim_params(h, client_id, now, jkt),
+                    "p_new_hash": token_hash(successor),
+                    "p_latest": now + self.settings.tokens.refresh_token_ttl_seconds,
+                },
+            ).first()
+        if claimed is None:  # why, and a reuse's revocation, in a transaction of their own
+            with self._transaction() as conn:
+                return self._not_rotated(conn, h, now, client_id)
+        info = self._grant_info(claimed.grant_id, claimed, now)
+        if info is None:
+            return RefreshUse(Rotation.UNKNOWN)
+        return RefreshUse(
+            Rotation.ROTATED,
+            claimed.grant_id,
+            client_id,
+            claimed.token_scope,
+            Issued(info, successor),
+        )
+
     def keep_refresh_token(
         self,
         token: str,
         client_id: str,
-        new_scope: Callable[[str], str | None],
+        new_scope: Callable[[str], str | None] | None,
         jkt: str | None = None,
     ) -> RefreshUse:
         """The refresh grant's database work for a FAPI 2.0 client, which "shall not use
@@ -570,7 +638,7 @@ class TokenService:
             if row is None:
                 return self._not_rotated(conn, h, now, client_id)
         grant_id, scope = row.grant_id, row.token_scope
-        if new_scope(scope) is None:
+        if new_scope is not None and new_scope(scope) is None:
             return RefreshUse(Rotation.REFUSED, grant_id, client_id, scope)
         info = self._grant_info(grant_id, row, now)
         if info is None:

@@ -235,14 +235,20 @@ def grant_with_refresh_token(tokens: TokenService) -> tuple[str, str]:
     return "g1", refresh_token
 
 
-def test_concurrent_rotations_exactly_one_wins(tokens):
+#: A rotation's successor scope: asked for (a function of the token's), or the token's own
+#: (None; on PostgreSQL the rotation is then one statement).
+NEW_SCOPES = [pytest.param(lambda s: s, id="scope-asked"), pytest.param(None, id="scope-kept")]
+
+
+@pytest.mark.parametrize("new_scope", NEW_SCOPES)
+def test_concurrent_rotations_exactly_one_wins(tokens, new_scope):
     grant_id, token = grant_with_refresh_token(tokens)
     barrier = threading.Barrier(4)
     outcomes = []
 
     def rotate() -> None:
         barrier.wait()
-        outcomes.append(tokens.rotate_refresh_token(token, "confidential", lambda s: s).outcome)
+        outcomes.append(tokens.rotate_refresh_token(token, "confidential", new_scope).outcome)
 
     threads = [threading.Thread(target=rotate) for _ in range(4)]
     for t in threads:
@@ -269,6 +275,48 @@ def test_a_refused_rotation_writes_nothing(tokens):
     assert tokens.rotate_refresh_token("unknown", "confidential", lambda s: s).outcome is (
         Rotation.UNKNOWN
     )
+
+
+@pytest.mark.parametrize("new_scope", NEW_SCOPES)
+def test_every_outcome_of_a_rotation(tokens, new_scope):
+    grant_id, token = grant_with_refresh_token(tokens)
+    assert tokens.rotate_refresh_token(token, "other", new_scope).outcome is Rotation.REFUSED
+    assert tokens.find_refresh_token(token).used_at is None  # another client's: unchanged
+    use = tokens.rotate_refresh_token(token, "confidential", new_scope)
+    assert use.outcome is Rotation.ROTATED and use.issued is not None
+    assert (use.grant_id, use.client_id, use.scope) == (grant_id, "confidential", "openid")
+    assert use.issued.grant.sub == "s" and use.issued.grant.auth.claims == {"name": "A"}
+    old = tokens.find_refresh_token(token)
+    successor = tokens.find_refresh_token(use.issued.refresh_token or "")
+    assert old.used_at is not None
+    assert (successor.grant_id, successor.client_id, successor.scope) == (
+        grant_id,
+        "confidential",
+        "openid",
+    )
+    assert successor.used_at is None and successor.expires_at <= old.expires_at
+    # The old token again: a reuse, and the grant with every token of it revoked.
+    again = tokens.rotate_refresh_token(token, "confidential", new_scope)
+    assert again.outcome is Rotation.REUSED and not tokens.grant_active(grant_id)
+    assert tokens.live_refresh_token(use.issued.refresh_token or "") is None
+    # The successor of a revoked grant: not rotated, and no successor of its own.
+    gone = tokens.rotate_refresh_token(use.issued.refresh_token or "", "confidential", new_scope)
+    assert gone.outcome is Rotation.UNKNOWN and gone.issued is None
+    assert tokens.rotate_refresh_token("unknown", "confidential", new_scope).outcome is (
+        Rotation.UNKNOWN
+    )
+
+
+@pytest.mark.parametrize("new_scope", NEW_SCOPES)
+def test_a_rotation_keeps_the_dpop_binding(tokens, new_scope):
+    grant_id, _ = grant_with_refresh_token(tokens)
+    bound = tokens.redeem_grant(grant_id, "confidential", "openid", jkt="key-1").refresh_token
+    wrong = tokens.rotate_refresh_token(bound, "confidential", new_scope, "key-2")
+    assert wrong.outcome is Rotation.WRONG_KEY
+    assert tokens.find_refresh_token(bound).used_at is None
+    use = tokens.rotate_refresh_token(bound, "confidential", new_scope, "key-1")
+    assert use.outcome is Rotation.ROTATED
+    assert tokens.find_refresh_token(use.issued.refresh_token).jkt == "key-1"
 
 
 def test_redeem_grant_reads_the_grant_and_stores_the_refresh_token_once(tokens):

@@ -75,7 +75,9 @@ class RefreshGrant(LoopGrant, grants.RefreshTokenGrant):
             use,
             token,
             client.client_id,
-            self._new_scope,
+            # Without a scope asked for, the successor keeps the token's (Authlib checks none):
+            # on PostgreSQL the rotation is then one statement.
+            self._new_scope if self.request.payload.scope else None,
             None if proof is None else proof.jkt,
         )
         if self._use.outcome is Rotation.REUSED:
