@@ -18,9 +18,12 @@ SHA-256 digest in constant time, and per scenario:
 - `refresh`: takes the refresh token (stored as its SHA-256), then the same three tokens.
 
 The store is in-process (a dict, a Map) unless the scenario says: `+sqlite` (Python only:
-the code from the dict, the refresh token in SQLite through a worker thread, as idp's
-embedded setup does: one INSERT, or an UPDATE ... RETURNING and an INSERT in one transaction)
-or `+redis` (both languages: one GETDEL and one SET per request). Both sign with the same
+the code from the dict, the refresh token in SQLite on the database's one thread, as idp's
+embedded setup does: one INSERT, or an UPDATE ... RETURNING and an INSERT in one transaction),
+`+postgres` (Python only: the code from Redis with GETDEL, the refresh token in PostgreSQL
+through a worker thread, as idp's Redis + PostgreSQL setup keeps them: one INSERT, or one
+statement that claims the old token and inserts its successor) or `+redis` (both languages:
+one GETDEL and one SET per request). Both sign with the same
 2048-bit key. The load is benchmarks/compare.py's (its phases and `run_phase`): 16 keep-alive
 connections, a warm-up and a timed part, the server's CPU from /proc with no request in
 flight at either reading, the floors alternating scenario by scenario, round by round. A
@@ -34,6 +37,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import functools
 import gc
 import hashlib
 import hmac
@@ -49,6 +53,7 @@ import tempfile
 import threading
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,21 +75,33 @@ VERIFIER = "floor-verifier-" + "x" * 40
 KID = "floor-" + secrets.token_hex(4)
 CHALLENGE = base64.urlsafe_b64encode(hashlib.sha256(VERIFIER.encode()).digest()).rstrip(b"=")
 
-SCENARIOS = ["cc", "code", "refresh", "code+sqlite", "refresh+sqlite", "code+redis",
-             "refresh+redis"]  # fmt: skip
+SCENARIOS = ["cc", "code", "refresh", "code+sqlite", "refresh+sqlite", "code+postgres",
+             "refresh+postgres", "code+redis", "refresh+redis"]  # fmt: skip
+#: The variants only the Python floor has.
+PYTHON_ONLY = ("+sqlite", "+postgres")
 TITLES = {
     "cc": "client_credentials: 1 JWT",
     "code": "code: 2 JWTs + refresh token, in-process store",
     "refresh": "refresh: 2 JWTs + refresh token, in-process store",
     "code+sqlite": "code: in-process code, refresh token INSERT in SQLite",
     "refresh+sqlite": "refresh: UPDATE..RETURNING + INSERT in SQLite",
+    "code+postgres": "code: Redis GETDEL, refresh token INSERT in PostgreSQL",
+    "refresh+postgres": "refresh: one UPDATE..RETURNING + INSERT statement in PostgreSQL",
     "code+redis": "code: Redis GETDEL + SET",
     "refresh+redis": "refresh: Redis GETDEL + SET",
 }
-#: compare.py's scenario for each floor scenario (--with-compare), and which floor is idp's
-#: (its embedded setup keeps refresh tokens in SQLite) and node-oidc-provider's (its memory).
+#: compare.py's scenario for each floor scenario (--with-compare), and per compare.py setup
+#: which floor is idp's (refresh tokens in SQLite, or codes in Redis and refresh tokens in
+#: PostgreSQL) and node-oidc-provider's (its memory, or its Redis adapter).
 REAL = {"cc": "client_credentials", "code": "code", "refresh": "refresh"}
-IDP_FLOOR = {"cc": "cc", "code": "code+sqlite", "refresh": "refresh+sqlite"}
+IDP_FLOOR = {
+    "embedded": {"cc": "cc", "code": "code+sqlite", "refresh": "refresh+sqlite"},
+    "redis": {"cc": "cc", "code": "code+postgres", "refresh": "refresh+postgres"},
+}
+NODE_FLOOR_OF = {
+    "embedded": {"cc": "cc", "code": "code", "refresh": "refresh"},
+    "redis": {"cc": "cc", "code": "code+redis", "refresh": "refresh+redis"},
+}
 
 
 def log(*parts: object) -> None:
@@ -103,7 +120,8 @@ def sha256_b64(text: str) -> str:
 
 
 class Sqlite:
-    """Refresh tokens in one SQLite table, a connection per worker thread (WAL, as idp)."""
+    """Refresh tokens in one SQLite table, on one thread with one connection (WAL; as idp,
+    whose calls to an SQLite file take turns on one thread)."""
 
     INSERT = (
         "INSERT INTO refresh_tokens (token_hash, client_id, grant_json, created_at, expires_at)"
@@ -117,6 +135,7 @@ class Sqlite:
     def __init__(self, path: str) -> None:
         self.path = path
         self.local = threading.local()
+        self.thread = ThreadPoolExecutor(1)
         self.conn().execute(
             "CREATE TABLE IF NOT EXISTS refresh_tokens (token_hash TEXT PRIMARY KEY,"
             " client_id TEXT NOT NULL, grant_json TEXT NOT NULL, created_at REAL NOT NULL,"
@@ -158,6 +177,54 @@ class Sqlite:
         return grant
 
 
+class Postgres:
+    """Refresh tokens in one PostgreSQL table, a connection per worker thread (as idp's pool).
+    The rotation is one statement in autocommit: one round trip."""
+
+    INSERT = Sqlite.INSERT.replace("?", "%s")
+    ROTATE = (
+        "WITH claimed AS (UPDATE refresh_tokens SET used_at = %(now)s WHERE token_hash = %(old)s"
+        " AND used_at IS NULL AND client_id = %(client)s AND expires_at > %(now)s"
+        " RETURNING grant_json)"
+        " INSERT INTO refresh_tokens (token_hash, client_id, grant_json, created_at, expires_at)"
+        " SELECT %(new)s, %(client)s, grant_json, %(now)s, %(expires)s FROM claimed"
+        " RETURNING grant_json"
+    )
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.local = threading.local()
+        self.conn().execute(
+            "CREATE TABLE IF NOT EXISTS refresh_tokens (token_hash TEXT PRIMARY KEY,"
+            " client_id TEXT NOT NULL, grant_json TEXT NOT NULL,"
+            " created_at DOUBLE PRECISION NOT NULL, expires_at DOUBLE PRECISION NOT NULL,"
+            " used_at DOUBLE PRECISION)"
+        )
+
+    def conn(self) -> Any:
+        import psycopg
+
+        conn = getattr(self.local, "conn", None)
+        if conn is None:
+            conn = psycopg.connect(self.url, autocommit=True)
+            self.local.conn = conn
+        return conn
+
+    def insert(self, rows: list[tuple[str, str]], now: float) -> None:
+        with self.conn().cursor() as cur:
+            cur.executemany(
+                self.INSERT, [(h, CLIENT_ID, grant, now, now + REFRESH_TTL) for h, grant in rows]
+            )
+
+    def rotate(self, old: str, new: str, client_id: str, now: float) -> str | None:
+        row = self.conn().execute(
+            self.ROTATE,
+            {"now": now, "old": old, "client": client_id, "new": new,
+             "expires": now + REFRESH_TTL},
+        ).fetchone()  # fmt: skip
+        return None if row is None else str(row[0])
+
+
 class Floor:
     """The Python floor's work: client authentication, the tokens, the stores."""
 
@@ -171,6 +238,8 @@ class Floor:
         self.secret = hashlib.sha256(SECRET.encode()).digest()
         self.memory: dict[str, Any] = {}
         self.sqlite = Sqlite(os.path.join(home, "floor.db"))
+        url = os.environ.get("FLOOR_POSTGRES_URL")
+        self.postgres = Postgres(url) if url else None
         self.prefix = prefix
         import redis.asyncio as aioredis  # as idp's Redis store: connects on first use
 
@@ -221,8 +290,21 @@ class Floor:
                 "refresh_token": refresh}  # fmt: skip
         return body, refresh
 
+    async def in_thread(self, store: str, fn: Any, *args: Any) -> Any:
+        """A database call: SQLite's on its one thread, PostgreSQL's in anyio's threads."""
+        if store == "sqlite":
+            return await asyncio.get_running_loop().run_in_executor(
+                self.sqlite.thread, functools.partial(fn, *args)
+            )
+        import anyio.to_thread
+
+        return await anyio.to_thread.run_sync(fn, *args)
+
+    def database(self, store: str) -> Sqlite | Postgres | None:
+        return self.sqlite if store == "sqlite" else self.postgres if store == "postgres" else None
+
     async def take_code(self, store: str, code: str) -> dict[str, Any] | None:
-        if store == "redis":
+        if store in ("redis", "postgres"):
             raw = await self.redis.getdel(f"{self.prefix}code:{code}")
             return None if raw is None else json.loads(raw)
         found: dict[str, Any] | None = self.memory.pop(f"code:{code}", None)
@@ -230,14 +312,11 @@ class Floor:
 
     async def store_refresh(self, store: str, token: str, grant: dict[str, Any]) -> None:
         h = sha256_b64(token)
+        db = self.database(store)
         if store == "redis":
             await self.redis.set(f"{self.prefix}rt:{h}", json.dumps(grant), ex=REFRESH_TTL)
-        elif store == "sqlite":
-            import anyio.to_thread
-
-            await anyio.to_thread.run_sync(
-                self.sqlite.insert, [(h, json.dumps(grant))], time.time()
-            )
+        elif db is not None:
+            await self.in_thread(store, db.insert, [(h, json.dumps(grant))], time.time())
         else:
             self.memory[f"rt:{h}"] = grant
 
@@ -256,12 +335,11 @@ class Floor:
     async def refresh_grant(self, store: str, form: dict[str, str]) -> dict[str, Any] | None:
         old = sha256_b64(form.get("refresh_token", ""))
         grant: dict[str, Any] | None
-        if store == "sqlite":
-            import anyio.to_thread
-
+        db = self.database(store)
+        if db is not None:
             new = secrets.token_urlsafe(32)
-            found = await anyio.to_thread.run_sync(
-                self.sqlite.rotate, old, sha256_b64(new), CLIENT_ID, time.time()
+            found = await self.in_thread(
+                store, db.rotate, old, sha256_b64(new), CLIENT_ID, time.time()
             )
             if found is None:
                 return None
@@ -298,14 +376,15 @@ class Floor:
                        for v in values}  # fmt: skip
         else:
             entries = {f"rt:{sha256_b64(v)}": self.grant_record() for v in values}
-        if store == "redis":
+        db = self.database(store)
+        if store == "redis" or (store == "postgres" and form.get("kind") == "code"):
             async with self.redis.pipeline(transaction=False) as pipe:
                 for key, value in entries.items():
                     pipe.set(self.prefix + key, json.dumps(value), ex=REFRESH_TTL)
                 await pipe.execute()
-        elif store == "sqlite" and form.get("kind") != "code":
+        elif db is not None and form.get("kind") != "code":
             rows = [(k.removeprefix("rt:"), json.dumps(v)) for k, v in entries.items()]
-            self.sqlite.insert(rows, time.time())
+            await self.in_thread(store, db.insert, rows, time.time())
         else:
             self.memory.update(entries)
         return values
@@ -639,10 +718,12 @@ def report(args: argparse.Namespace, runners: list[Runner], results: dict[tuple[
                 print(compare.ratios_row(f"{a}/{b}", fa, fb))
 
 
-def overheads(args: argparse.Namespace, results: dict[tuple[str, str], Any]) -> None:
+def overheads(args: argparse.Namespace, results: dict[tuple[str, str], Any], setup: str) -> None:
     """idp over the Python floor of its setup, node-oidc-provider over node's (--with-compare)."""
-    print("\n== over the floor (CPU ms/req, medians): idp against the Python floor of its "
-          "embedded setup, node-oidc-provider against node's in-process floor")  # fmt: skip
+    ours, theirs = ", ".join(IDP_FLOOR[setup].values()), ", ".join(NODE_FLOOR_OF[setup].values())
+    print(f"\n== over the floor (CPU ms/req, medians), compare.py's {setup} setup: idp against "
+          f"the Python floor of its stores ({ours}), node-oidc-provider against node's "
+          f"({theirs})")  # fmt: skip
     print(f"  {'scenario':<10}{'idp':>8}{'floor':>8}{'over':>8}{'idp/floor':>11}"
           f"{'node':>8}{'floor':>8}{'over':>8}{'node/floor':>12}{'idp/node':>10}"
           f"{'node/1.2':>10}")  # fmt: skip
@@ -655,10 +736,8 @@ def overheads(args: argparse.Namespace, results: dict[tuple[str, str], Any]) -> 
             return f.cpu_ms if f is not None and f.rounds else float("nan")
 
         idp, node = cpu(scenario, "idp"), cpu(scenario, "node")
-        py_floor = cpu(IDP_FLOOR[scenario], "py-floor")
-        if py_floor != py_floor:
-            py_floor = cpu(scenario, "py-floor")
-        node_floor = cpu(scenario, "node-floor")
+        py_floor = cpu(IDP_FLOOR[setup][scenario], "py-floor")
+        node_floor = cpu(NODE_FLOOR_OF[setup][scenario], "node-floor")
         print(
             f"  {scenario:<10}{idp:>8.3f}{py_floor:>8.3f}{idp - py_floor:>8.3f}"
             f"{compare.ratio(idp, py_floor):>11}{node:>8.3f}{node_floor:>8.3f}"
@@ -727,6 +806,8 @@ def measure(args: argparse.Namespace) -> int:
         key_file = make_key(home)
         env = {**os.environ, "KEY_FILE": str(key_file), "KID": KID, "CLIENT_ID": CLIENT_ID,
                "CLIENT_SECRET": SECRET, "REDIS_URL": REDIS_URL}  # fmt: skip
+        if any("+postgres" in s for s in args.scenarios):  # a throwaway database, dropped at exit
+            env["FLOOR_POSTGRES_URL"] = services.database().replace("+psycopg", "")
         if not args.no_micro:
             py = python_micro(key_file.read_bytes(), KID, args.micro_seconds)
             print_micro(py, node_micro(env, args.micro_seconds))
@@ -736,7 +817,10 @@ def measure(args: argparse.Namespace) -> int:
             for kind in ("py", "node"):
                 floor = start_floor(kind, home, env, prefixes[kind == "node"])
                 servers.append(floor)
-                mine = [s for s in args.scenarios if not (kind == "node" and "+sqlite" in s)]
+                mine = [
+                    s for s in args.scenarios
+                    if not (kind == "node" and any(v in s for v in PYTHON_ONLY))
+                ]  # fmt: skip
                 asyncio.run(check_floor(floor, mine))
                 log(f"{floor.label} ready on :{floor.port} (pid {floor.proc.pid})")
                 runners.append(Runner(floor.label, kind, floor, mine))
@@ -746,7 +830,7 @@ def measure(args: argparse.Namespace) -> int:
                     peer_home = home / peer.name
                     peer_home.mkdir()
                     start = compare.start_idp if peer.kind == "idp" else compare.start_node
-                    server = start(peer, "embedded", 1, services, peer_home)
+                    server = start(peer, args.compare_setup, 1, services, peer_home)
                     servers.append(server)
                     compare.wait_ready(server)
                     compare.login(server)
@@ -758,7 +842,7 @@ def measure(args: argparse.Namespace) -> int:
             results = run(run_all(args, runners), args.no_uvloop)
             report(args, runners, results)
             if args.with_compare:
-                overheads(args, results)
+                overheads(args, results, args.compare_setup)
         finally:
             for server in servers:
                 server.stop()
@@ -794,9 +878,14 @@ def main() -> int:
                         help=f"comma-separated subset of {','.join(SCENARIOS)}")  # fmt: skip
     parser.add_argument("--no-sqlite", action="store_true", help="leave out the +sqlite variants")
     parser.add_argument("--no-redis", action="store_true", help="leave out the +redis variants")
+    parser.add_argument("--no-postgres", action="store_true",
+                        help="leave out the +postgres variants")  # fmt: skip
     parser.add_argument("--with-compare", action="store_true",
-                        help="also run idp and node-oidc-provider (compare.py's embedded "
-                        "setup) on cc, code, refresh, alternating with the floors")  # fmt: skip
+                        help="also run idp and node-oidc-provider (compare.py's setup "
+                        "--compare-setup) on cc, code, refresh, alternating with the "
+                        "floors")  # fmt: skip
+    parser.add_argument("--compare-setup", choices=sorted(IDP_FLOOR), default="embedded",
+                        help="compare.py's setup for --with-compare")  # fmt: skip
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=float, default=2.0, help="timed seconds per phase")
@@ -815,7 +904,9 @@ def main() -> int:
     args.scenarios = [
         s
         for s in args.scenarios
-        if not (args.no_sqlite and "+sqlite" in s) and not (args.no_redis and "+redis" in s)
+        if not (args.no_sqlite and "+sqlite" in s)
+        and not (args.no_redis and "+redis" in s)
+        and not (args.no_postgres and "+postgres" in s)
     ]
     return measure(args)
 
